@@ -1,0 +1,60 @@
+# profile-sync: `make demo` runs the pipeline on the local stack, `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Lambda runtime is python3.13: the environments and `sam build` use it too.
+PY313 := $(shell v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.|$$)' | tail -1); \
+	if [ -n "$$v" ]; then echo "$$(pyenv prefix $$v)/bin/python3.13"; else command -v python3.13; fi)
+VENV := .venv
+TOOLS := .cache/tools
+PY := $(VENV)/bin/python
+SAM := $(TOOLS)/bin/sam
+SAM_ENV := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
+
+.PHONY: help test lint typecheck unit template build demo bench clean
+
+help:
+	@echo "make demo   run the whole pipeline on the local stack"
+	@echo "make test   lint, type check, template checks, sam build and every test"
+	@echo "make bench  cold starts and AWS call counts"
+
+$(PY313):
+	@echo "python3.13 is required (the Lambda runtime): install it, e.g. 'pyenv install 3.13'" >&2; exit 1
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(PY313)
+	$(PY313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt | $(PY313)
+	$(PY313) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+template: $(TOOLS)/.installed
+	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml
+
+build: $(TOOLS)/.installed
+	$(SAM_ENV) $(SAM) build --template template.yaml
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest
+
+test: lint typecheck template build unit
+
+demo:
+	@echo "make demo: the local stack is not there yet (issue: local stack without Docker)."
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+clean:
+	rm -rf .aws-sam .cache $(VENV)
