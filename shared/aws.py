@@ -1,0 +1,38 @@
+"""AWS clients, created on first use with explicit timeouts and bounded retries.
+
+botocore's defaults (60 s connect and read timeouts) are far beyond a Cognito trigger's
+5-second budget, so every client here states its own.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+
+@cache
+def client(
+    service: str,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    max_attempts: int,
+) -> Any:
+    """A cached boto3 client; ``max_attempts`` counts the first try (standard retry mode).
+
+    Endpoints come from boto3's own ``AWS_ENDPOINT_URL[_<SERVICE>]`` variables (the local stack).
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+    )
+    return boto3.client(service, config=config)
+
+
+def reset() -> None:
+    """Forget cached clients (tests that switch endpoints or credentials call this)."""
+    client.cache_clear()

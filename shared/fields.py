@@ -1,0 +1,238 @@
+"""The field ownership map: the one place that knows which profile field is whose.
+
+Everything else asks this module: what a user may write through the API, which fields
+become token claims and under which names, which fields sync back to Cognito, which are
+PII, and which Cognito attributes the app client may write (``template.yaml`` is checked
+against it by a test).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Owner(StrEnum):
+    IDP = "idp"  # Cognito / the social provider owns it; the profile mirrors it
+    USER = "user"  # the signed-in user edits it through the API
+    ADMIN = "admin"  # server-controlled; authorisation may depend on it
+
+
+class Kind(StrEnum):
+    STRING = "string"
+    BOOLEAN = "boolean"
+    STRING_LIST = "string_list"
+    OBJECT = "object"  # a JSON object, e.g. an app's own preferences
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One profile field and everything that follows from it."""
+
+    name: str
+    owner: Owner
+    kind: Kind = Kind.STRING
+    max_length: int = 256  # characters for strings and list items; JSON bytes for objects
+    max_items: int = 20  # string lists only
+    pattern: str | None = None  # full-match regular expression for strings
+    cognito_attribute: str | None = None
+    id_claim: str | None = None
+    access_claim: str | None = None
+    sync_to_cognito: bool = False
+    pii: bool = False
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` normalised for this field, or raise ``FieldError`` naming the problem."""
+        return _VALIDATORS[self.kind](self, value)
+
+
+class FieldError(ValueError):
+    """A value does not fit its field. The message names the field, never the value."""
+
+
+# The order is the claims priority: when a token's claims exceed the size budget,
+# the claims of the fields declared last are dropped first.
+FIELDS: tuple[FieldSpec, ...] = (
+    # idp: mirrored from Cognito and the social provider
+    FieldSpec("email", Owner.IDP, max_length=254, cognito_attribute="email", pii=True),
+    FieldSpec("email_verified", Owner.IDP, Kind.BOOLEAN, cognito_attribute="email_verified"),
+    FieldSpec("providers", Owner.IDP, Kind.STRING_LIST, max_length=64, max_items=10),
+    # admin: server-controlled, never writable by the user or the app client
+    FieldSpec(
+        "tenant_id",
+        Owner.ADMIN,
+        max_length=64,
+        pattern=r"[A-Za-z0-9_.:-]+",
+        cognito_attribute="custom:tenant_id",
+        id_claim="tenant_id",
+        access_claim="tenant_id",
+        sync_to_cognito=True,
+    ),
+    FieldSpec(
+        "roles",
+        Owner.ADMIN,
+        Kind.STRING_LIST,
+        max_length=64,
+        max_items=20,
+        id_claim="roles",
+        access_claim="roles",
+    ),
+    FieldSpec(
+        "plan",
+        Owner.ADMIN,
+        max_length=32,
+        pattern=r"[a-z0-9_-]+",
+        cognito_attribute="custom:plan",
+        id_claim="plan",
+        access_claim="plan",
+        sync_to_cognito=True,
+    ),
+    FieldSpec("flags", Owner.ADMIN, Kind.STRING_LIST, max_length=64, max_items=50, access_claim="flags"),
+    # user: editable by the signed-in user
+    FieldSpec(
+        "display_name",
+        Owner.USER,
+        max_length=128,
+        cognito_attribute="name",
+        id_claim="name",
+        sync_to_cognito=True,
+        pii=True,
+    ),
+    FieldSpec("given_name", Owner.USER, max_length=128, cognito_attribute="given_name", pii=True),
+    FieldSpec("family_name", Owner.USER, max_length=128, cognito_attribute="family_name", pii=True),
+    FieldSpec(
+        "locale",
+        Owner.USER,
+        max_length=35,
+        pattern=r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*",
+        cognito_attribute="locale",
+        id_claim="locale",
+        sync_to_cognito=True,
+    ),
+    FieldSpec(
+        "picture",
+        Owner.USER,
+        max_length=2048,
+        pattern=r"https://\S+",
+        cognito_attribute="picture",
+        id_claim="picture",
+        sync_to_cognito=True,
+        pii=True,
+    ),
+    # an app's own custom field: declared here like any other
+    FieldSpec("preferences", Owner.USER, Kind.OBJECT, max_length=2048),
+)
+
+BY_NAME: dict[str, FieldSpec] = {spec.name: spec for spec in FIELDS}
+
+# Cognito attributes whose value authorisation may rest on: never writable by the app
+# client, whatever the map says about their owner.
+AUTHORISATION_ATTRIBUTES = frozenset({"email_verified", "phone_number_verified"})
+
+
+def fields_owned_by(*owners: Owner) -> tuple[FieldSpec, ...]:
+    """The fields owned by any of ``owners``, in declaration order."""
+    return tuple(spec for spec in FIELDS if spec.owner in owners)
+
+
+def user_writable_fields() -> tuple[FieldSpec, ...]:
+    """The fields a user may change through the profile API."""
+    return fields_owned_by(Owner.USER)
+
+
+def synced_fields() -> tuple[FieldSpec, ...]:
+    """The fields written back to Cognito when they change in the profile."""
+    return tuple(spec for spec in FIELDS if spec.sync_to_cognito)
+
+
+def pii_fields() -> frozenset[str]:
+    """Names of the fields redacted in logs (and optionally in events)."""
+    return frozenset(spec.name for spec in FIELDS if spec.pii)
+
+
+def app_client_write_attributes() -> frozenset[str]:
+    """The Cognito attributes the app client may write: sign-up and IdP mapping need them.
+
+    Admin-owned fields and everything authorisation depends on are excluded, so a user's
+    own access token can never change them through ``UpdateUserAttributes``.
+    """
+    return frozenset(
+        spec.cognito_attribute
+        for spec in FIELDS
+        if spec.cognito_attribute
+        and spec.owner is not Owner.ADMIN
+        and spec.cognito_attribute not in AUTHORISATION_ATTRIBUTES
+    )
+
+
+def custom_cognito_attributes() -> frozenset[str]:
+    """The ``custom:`` attributes the user pool schema must declare."""
+    return frozenset(
+        spec.cognito_attribute
+        for spec in FIELDS
+        if spec.cognito_attribute and spec.cognito_attribute.startswith("custom:")
+    )
+
+
+# --- validation ----------------------------------------------------------------------
+
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _check_text(spec: FieldSpec, value: Any, what: str = "value") -> str:
+    if not isinstance(value, str):
+        raise FieldError(f"{spec.name}: {what} must be a string, got {type(value).__name__}")
+    if len(value) > spec.max_length:
+        raise FieldError(f"{spec.name}: {what} is {len(value)} characters, limit {spec.max_length}")
+    if any(unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in value):
+        raise FieldError(f"{spec.name}: {what} contains control or unassigned characters")
+    return value
+
+
+def _string(spec: FieldSpec, value: Any) -> str:
+    text = _check_text(spec, value).strip()
+    if spec.pattern and not re.fullmatch(spec.pattern, text):
+        raise FieldError(f"{spec.name}: value does not match the expected format")
+    return text
+
+
+def _boolean(spec: FieldSpec, value: Any) -> bool:
+    # Cognito hands every attribute over as a string: "true" / "false".
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise FieldError(f"{spec.name}: value must be a boolean")
+
+
+def _string_list(spec: FieldSpec, value: Any) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise FieldError(f"{spec.name}: value must be a list of strings")
+    if len(value) > spec.max_items:
+        raise FieldError(f"{spec.name}: {len(value)} items, limit {spec.max_items}")
+    items = [_check_text(spec, item, "item").strip() for item in value]
+    return list(dict.fromkeys(item for item in items if item))  # dedupe, keep order
+
+
+def _object(spec: FieldSpec, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise FieldError(f"{spec.name}: value must be a JSON object")
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise FieldError(f"{spec.name}: value is not JSON-serialisable") from exc
+    if size > spec.max_length:
+        raise FieldError(f"{spec.name}: value is {size} bytes as JSON, limit {spec.max_length}")
+    return value
+
+
+_VALIDATORS = {
+    Kind.STRING: _string,
+    Kind.BOOLEAN: _boolean,
+    Kind.STRING_LIST: _string_list,
+    Kind.OBJECT: _object,
+}

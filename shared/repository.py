@@ -1,0 +1,116 @@
+"""The profile table: conditional writes only, so a repeated write changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from shared.profile import KEY, Profile, utc_now
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class VersionConflict(Exception):
+    """The profile changed (or vanished) since the version the caller read."""
+
+
+def to_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain values -> DynamoDB attribute values (floats become Decimals)."""
+    plain = json.loads(json.dumps(item), parse_float=Decimal)
+    return {name: _serializer.serialize(value) for name, value in plain.items()}
+
+
+def from_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values -> plain values (Decimals become int or float)."""
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, (list, set)):
+        items = [_plain(inner) for inner in value]
+        return sorted(items) if isinstance(value, set) else items
+    return value
+
+
+class ProfileRepository:
+    """Reads and conditional writes of profile items, one API call each."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, user_id: str) -> Profile | None:
+        """The stored profile, read strongly consistent (sign-in follows sign-up closely)."""
+        response = self._client.get_item(TableName=self._table, Key={KEY: {"S": user_id}}, ConsistentRead=True)
+        item = response.get("Item")
+        return Profile.from_item(from_dynamodb(item)) if item else None
+
+    def create_if_absent(self, profile: Profile) -> tuple[Profile, bool]:
+        """Write ``profile`` unless one exists; returns the stored profile and whether it was new.
+
+        One PutItem either way: on a lost race the existing item comes back with the
+        condition failure, so no extra read is needed.
+        """
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_dynamodb(profile.to_item()),
+                ConditionExpression="attribute_not_exists(#key)",
+                ExpressionAttributeNames={"#key": KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            existing = exc.response.get("Item")
+            return (Profile.from_item(from_dynamodb(existing)) if existing else profile), False
+        return profile, True
+
+    def update(
+        self,
+        user_id: str,
+        changes: Mapping[str, Any],
+        expected_version: int,
+        now: str | None = None,
+    ) -> Profile:
+        """Apply ``changes`` (``None`` removes a field) if the stored version is ``expected_version``."""
+        names = {"#version": "version", "#updated_at": "updated_at"}
+        values: dict[str, Any] = {
+            ":expected": expected_version,
+            ":one": 1,
+            ":now": now or utc_now(),
+        }
+        sets = ["#version = #version + :one", "#updated_at = :now"]
+        removes = []
+        for index, (name, value) in enumerate(sorted(changes.items())):
+            names[f"#f{index}"] = name
+            if value is None:
+                removes.append(f"#f{index}")
+            else:
+                values[f":v{index}"] = value
+                sets.append(f"#f{index} = :v{index}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={KEY: {"S": user_id}},
+                UpdateExpression=expression,
+                ConditionExpression="#version = :expected",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_dynamodb(values),
+                ReturnValues="ALL_NEW",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            raise VersionConflict(f"profile is not at version {expected_version}") from None
+        return Profile.from_item(from_dynamodb(response["Attributes"]))
+
+    def delete(self, user_id: str) -> None:
+        """Delete the profile; deleting one that is already gone is not an error."""
+        self._client.delete_item(TableName=self._table, Key={KEY: {"S": user_id}})
