@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 SAM := $(TOOLS)/bin/sam
 SAM_ENV := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help test lint typecheck unit template build demo bench clean
+.PHONY: help test lint typecheck unit template build demo bench clean schemas events
 
 help:
 	@echo "make demo   run the whole pipeline on the local stack"
@@ -55,6 +55,13 @@ demo:
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
+
+# The event contract's JSON Schemas and the sample stream events, regenerated and committed.
+schemas: $(VENV)/.installed
+	$(PY) -m shared.event_models
+
+events: $(VENV)/.installed
+	$(PY) -m scripts.sample_events
 
 clean:
 	rm -rf .aws-sam .cache $(VENV)
