@@ -98,3 +98,12 @@ class PublishSettings(StreamSettings):
     include_pii: bool = False
     max_entry_bytes: int = 1_048_576  # one PutEvents entry (256 KiB before 2026-01-29: lower it in such Regions)
     max_request_bytes: int = 1_048_576  # all entries of one PutEvents call
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SyncSettings(StreamSettings):
+    user_pool_id: str
+    # Share of the account's AdminUpdateUserAttributes quota (25 req/s, shared with the
+    # users' own UpdateUserAttributes and DeleteUser) this function may use per container.
+    cognito_rate_share: float = 0.4
+    cognito_quota_per_second: float = 25.0
