@@ -66,7 +66,7 @@ class TriggerSettings:
 
     profile_table_name: str
     connect_timeout_seconds: float = 0.5
-    read_timeout_seconds: float = 0.8
+    read_timeout_seconds: float = 0.5
     max_attempts: int = 2
 
 
