@@ -381,14 +381,9 @@ def test_custom_attributes_fit_cognitos_schema_limits():
     assert all(spec.max_length <= 2048 for spec in FIELDS if spec.cognito_attribute in customs)
 
 
-# --- known bugs ----------------------------------------------------------------------
+# --- text other scripts need ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="shared/fields.py _check_text rejects every Cf character, including U+200C ZERO WIDTH NON-JOINER, "
-    "which Persian, Hindi and other scripts need in ordinary names",
-    strict=True,
-)
 def test_display_name_with_zero_width_non_joiner_is_accepted():
     # Given a Persian name that needs ZWNJ between its letters
     name = "\u0645\u06cc\u200c\u0646\u0627"

@@ -340,3 +340,28 @@ def test_with_changes_leaves_the_original_profile_untouched():
     # Then the original is as it was
     assert dict(profile.fields) == before
     assert profile.version == 1
+
+
+def test_native_user_with_a_federated_looking_user_name_stays_a_cognito_user():
+    # Given a native user (no identities attribute) who chose a user name like a Google one
+    _, _, attributes = sign_up("email_sign_up")
+    attributes.pop("identities", None)
+
+    # When the profile is built
+    profile, rejected = build(attributes, username="Google_123456789")
+
+    # Then the user name does not make them a Google user
+    assert profile.fields["providers"] == ["Cognito"]
+    assert rejected == []
+
+
+def test_display_name_cut_to_its_limit_does_not_end_in_a_space():
+    # Given given and family names whose join crosses the display name limit at a space
+    limit = BY_NAME["display_name"].max_length
+    attributes = {"given_name": "a" * (limit - 1), "family_name": "Family"}
+
+    # When the profile is built
+    profile, _ = build(attributes)
+
+    # Then the derived display name is trimmed, as the validator would have left it
+    assert profile.fields["display_name"] == "a" * (limit - 1)

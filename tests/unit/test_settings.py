@@ -175,11 +175,6 @@ def test_zero_or_negative_number_is_rejected(monkeypatch, value):
         settings.load(TriggerSettings)
 
 
-@pytest.mark.xfail(
-    reason="shared/settings.py _convert only checks value <= 0: float('nan') and float('inf') pass, "
-    "so READ_TIMEOUT_SECONDS=inf silently removes the timeout the 5 s trigger budget depends on",
-    strict=True,
-)
 @pytest.mark.parametrize("value", ["nan", "inf", "Infinity"])
 def test_non_finite_number_is_rejected(monkeypatch, value):
     # Given a timeout that is not a finite number
