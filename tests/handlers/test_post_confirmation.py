@@ -69,9 +69,13 @@ def test_apple_sign_up_keeps_the_name_sent_only_on_first_authorisation(table: An
     assert item["display_name"]["S"]
 
 
-def test_admin_confirm_without_client_id_creates_profile(table: Any, lambda_context: Any) -> None:
-    # Given an admin confirmation, whose callerContext has a null clientId
+@pytest.mark.parametrize("client_id", ["CLIENT_ID_NOT_APPLICABLE", None], ids=["cognito", "cognito-local"])
+def test_admin_confirm_creates_profile_whatever_the_client_id(
+    table: Any, lambda_context: Any, client_id: str | None
+) -> None:
+    # Given an admin confirmation: Cognito sends no app client id, cognito-local sends null
     event = load_event("cognito/post_confirmation_admin_confirm.json")
+    event["callerContext"]["clientId"] = client_id
 
     # When the trigger runs
     handler(event, lambda_context)
