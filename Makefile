@@ -10,8 +10,12 @@ TOOLS := .cache/tools
 PY := $(VENV)/bin/python
 SAM := $(TOOLS)/bin/sam
 SAM_ENV := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
+# A Lambda-like interpreter: python3.13 with only boto3, to run built artifacts as Lambda would.
+LAMBDA_PY := .cache/lambda-python
+# arm64 artifacts cannot be imported on this x86_64 machine: a copy built for the host runs here.
+HOST_BUILD := .cache/build-host
 
-.PHONY: help test lint typecheck unit template build demo bench clean schemas events
+.PHONY: help test lint typecheck unit template build build-host demo bench clean schemas events
 
 help:
 	@echo "make demo   run the whole pipeline on the local stack"
@@ -31,6 +35,11 @@ $(TOOLS)/.installed: requirements-tools.txt | $(PY313)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
+$(LAMBDA_PY)/.installed: requirements-dev.txt | $(PY313)
+	$(PY313) -m venv $(LAMBDA_PY)
+	$(LAMBDA_PY)/bin/pip install --quiet --disable-pip-version-check "$$(grep -E '^boto3==' requirements-dev.txt)"
+	touch $@
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -42,18 +51,30 @@ template: $(TOOLS)/.installed
 	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
 	$(TOOLS)/bin/cfn-lint template.yaml
 
+# Lambda's /var/task is read-only, so Python cannot cache bytecode there: without .pyc files
+# in the artifact every cold start compiles powertools and shared/ again (about 65 ms).
+COMPILE = $(PY313) -m compileall -q -j 0 --invalidation-mode unchecked-hash
+
 build: $(TOOLS)/.installed
 	$(SAM_ENV) $(SAM) build --template template.yaml
+	$(COMPILE) .aws-sam/build
+
+build-host: $(TOOLS)/.installed $(LAMBDA_PY)/.installed
+	mkdir -p $(HOST_BUILD)
+	sed -e "s/Architectures: \[arm64\]/Architectures: [$$(uname -m | sed 's/aarch64/arm64/')]/" \
+	    -e "s|CodeUri: \.$$|CodeUri: $(CURDIR)|" template.yaml > $(HOST_BUILD)/template.yaml
+	$(SAM_ENV) $(SAM) build --template $(HOST_BUILD)/template.yaml --build-dir $(HOST_BUILD)/build
+	$(COMPILE) $(HOST_BUILD)/build
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest
 
-test: lint typecheck template build unit
+test: lint typecheck template build build-host unit
 
 demo:
 	@echo "make demo: the local stack is not there yet (issue: local stack without Docker)."
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed build-host
 	$(PY) -m bench
 
 # The event contract's JSON Schemas and the sample stream events, regenerated and committed.

@@ -17,9 +17,9 @@ from moto import mock_aws
 from shared.profile import Profile
 from shared.repository import ProfileRepository
 from tests.streams import REGION, StreamReader
-from tests.template import create_profile_table
+from tests.template import create_table_kwargs
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
+EVENTS = Path(__file__).resolve().parent.parent / "events" / "streams"
 ADA = "0f8fad5b-d9cb-469f-a165-70867728950e"
 GRACE = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 CREATED = "2026-11-28T09:00:00.000Z"
@@ -35,7 +35,8 @@ def main() -> None:
     os.environ.update(AWS_DEFAULT_REGION=REGION, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")  # noqa: S106 - moto
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        stream = StreamReader(create_profile_table(client, "profile-sync-ProfileTable"), REGION)
+        table = client.create_table(**create_table_kwargs("ProfileTable", "profile-sync-ProfileTable"))
+        stream = StreamReader(table["TableDescription"]["LatestStreamArn"], REGION)
         profiles = ProfileRepository(client, "profile-sync-ProfileTable")
         fields = {
             "email": "ada@example.com",

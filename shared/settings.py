@@ -13,6 +13,7 @@ bare boto3 process.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from functools import cache
@@ -54,8 +55,8 @@ def _convert(variable: str, raw: str, annotation: Any) -> Any:
             value = annotation(raw)
         except ValueError:
             raise SettingsError(f"{variable}={raw!r} is not a number") from None
-        if value <= 0:
-            raise SettingsError(f"{variable}={raw!r} must be positive")
+        if not math.isfinite(value) or value <= 0:
+            raise SettingsError(f"{variable}={raw!r} must be a positive, finite number")
         return value
     return raw
 
@@ -66,7 +67,7 @@ class TriggerSettings:
 
     profile_table_name: str
     connect_timeout_seconds: float = 0.5
-    read_timeout_seconds: float = 0.8
+    read_timeout_seconds: float = 0.5
     max_attempts: int = 2
 
 

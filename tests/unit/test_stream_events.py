@@ -12,7 +12,7 @@ from shared.event_models import DETAIL_MODELS
 from shared.events import REDACTED, build_detail, build_entry, entry_size
 from shared.streams import PoisonRecord, decode
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "streams"
 
 
 def sample(name: str) -> list[dict[str, Any]]:

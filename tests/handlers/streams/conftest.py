@@ -14,7 +14,7 @@ from moto import mock_aws
 from shared import aws, settings
 from shared.repository import ProfileRepository
 from tests.streams import REGION, SOURCE, Calls, LambdaContext, Stack, StreamReader
-from tests.template import create_profile_table, properties
+from tests.template import create_table_kwargs, resource
 
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "profile-sync-tests")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
@@ -49,7 +49,8 @@ def stack(monkeypatch: pytest.MonkeyPatch, calls: Calls) -> Iterator[Stack]:
         settings.load.cache_clear()
         boto3.setup_default_session(region_name=REGION)
         dynamodb = boto3.client("dynamodb")
-        stream_arn = create_profile_table(dynamodb, "profiles")
+        table = dynamodb.create_table(**create_table_kwargs("ProfileTable", "profiles"))
+        stream_arn = table["TableDescription"]["LatestStreamArn"]
 
         events = boto3.client("events")
         sqs = boto3.client("sqs")
@@ -58,7 +59,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, calls: Calls) -> Iterator[Stack]:
         consumer_arn = sqs.get_queue_attributes(QueueUrl=consumer_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        rule = properties("ExampleConsumerRule")
+        rule = resource("ExampleConsumerRule")["Properties"]
         pattern = _resolve(rule["EventPattern"], {"EventSource": SOURCE})
         events.put_rule(Name="example-consumer", EventBusName=bus_name, EventPattern=json.dumps(pattern))
         events.put_targets(
@@ -69,7 +70,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, calls: Calls) -> Iterator[Stack]:
         cognito = boto3.client("cognito-idp")
         schema = [
             {key: value for key, value in attribute.items() if key != "Required"}
-            for attribute in properties("UserPool")["Schema"]
+            for attribute in resource("UserPool")["Properties"]["Schema"]
             if attribute["Name"] != "email"
         ]
         pool_id = cognito.create_user_pool(PoolName="users", Schema=schema)["UserPool"]["Id"]
