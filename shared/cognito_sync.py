@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -161,13 +161,13 @@ class CognitoSync:
         self,
         config: SyncSettings,
         cognito_client: Any,
-        sqs_client: Any,
+        dead_letter_client: Callable[[], Any],
         bucket: TokenBucket,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._config = config
         self._cognito = cognito_client
-        self._sqs = sqs_client
+        self._dead_letter_client = dead_letter_client  # created on first use: poison is rare
         self._bucket = bucket
         self._sleep = sleep
 
@@ -265,7 +265,7 @@ class CognitoSync:
         )
         metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
         try:
-            self._sqs.send_message(
+            self._dead_letter_client().send_message(
                 QueueUrl=self._config.dead_letter_queue_url,
                 MessageBody=dead_letter_body(record, reason, FUNCTION, self._config.dead_letter_max_bytes),
             )
@@ -282,7 +282,7 @@ def sync_records(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     timeouts = {"connect_timeout": config.connect_timeout_seconds, "read_timeout": config.read_timeout_seconds}
     # Cognito calls are retried here, not by botocore, so that every attempt passes the rate limiter.
     cognito = aws.client("cognito-idp", **timeouts, max_attempts=1)
-    sqs = aws.client("sqs", **timeouts, max_attempts=config.max_attempts)
+    sqs = partial(aws.client, "sqs", **timeouts, max_attempts=config.max_attempts)
     bucket = limiter(config.cognito_rate_share * config.cognito_quota_per_second)
     syncer = CognitoSync(config, cognito, sqs, bucket)
     result = syncer.sync(list(records))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -65,12 +66,12 @@ class Publisher:
         self,
         config: PublishSettings,
         events_client: Any,
-        sqs_client: Any,
+        dead_letter_client: Callable[[], Any],
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._config = config
         self._events = events_client
-        self._sqs = sqs_client
+        self._dead_letter_client = dead_letter_client  # created on first use: poison is rare
         self._sleep = sleep
 
     def publish(self, records: Sequence[Mapping[str, Any]]) -> PublishResult:
@@ -168,7 +169,7 @@ class Publisher:
         logger.error("Poison record sent to the dead-letter queue", extra={"reason": reason, "sequence_number": seq})
         metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
         try:
-            self._sqs.send_message(
+            self._dead_letter_client().send_message(
                 QueueUrl=self._config.dead_letter_queue_url,
                 MessageBody=dead_letter_body(record, reason, FUNCTION, self._config.dead_letter_max_bytes),
             )
@@ -186,7 +187,7 @@ def publish_records(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "read_timeout": config.read_timeout_seconds,
         "max_attempts": config.max_attempts,
     }
-    publisher = Publisher(config, aws.client("events", **timeouts), aws.client("sqs", **timeouts))
+    publisher = Publisher(config, aws.client("events", **timeouts), partial(aws.client, "sqs", **timeouts))
     result = publisher.publish(list(records))
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
     metrics.add_metric(name="ChangesSkipped", unit=MetricUnit.Count, value=result.skipped)
