@@ -47,6 +47,9 @@ def _stack() -> Iterator[dict[str, Any]]:
         POWERTOOLS_SERVICE_NAME="bench",
         POWERTOOLS_LOG_LEVEL="WARNING",
     )
+    from shared.observability import logger
+
+    logger.setLevel("WARNING")  # the handlers' per-batch lines would bury the figures
     with mock_aws():
         aws.reset()
         settings.load.cache_clear()
