@@ -31,6 +31,9 @@ FUNCTION = "sync_cognito"
 NEVER_SYNCED = frozenset({"email", "phone_number", "sub"}) | AUTHORISATION_ATTRIBUTES
 _THROTTLING = frozenset({"TooManyRequestsException", "ThrottlingException", "LimitExceededException"})
 _TRANSIENT = _THROTTLING | {"InternalErrorException", "ServiceUnavailable"}
+# Cognito refuses the value itself (format, length): retrying cannot help, so the record is
+# parked. Any other error (access denied, pool missing...) is the deployment's, and retried.
+_REFUSED = frozenset({"InvalidParameterException"})
 
 
 class TokenBucket:
@@ -146,7 +149,8 @@ class SyncResult:
 
     def response(self) -> dict[str, Any]:
         """The ReportBatchItemFailures response."""
-        failures = [{"itemIdentifier": self.failed_sequence_number}] if self.failed_sequence_number else []
+        # An empty identifier (a record without a sequence number) fails the whole batch, as it must.
+        failures = [] if self.failed_sequence_number is None else [{"itemIdentifier": self.failed_sequence_number}]
         return {"batchItemFailures": failures}
 
 
@@ -227,7 +231,9 @@ class CognitoSync:
                 logger.info("Cognito user is gone; nothing to sync", extra={"version": change.version})
                 result.users_missing += 1
                 return None
-            # Cognito refuses the value itself (format, length): retrying cannot help.
+            if code not in _REFUSED:
+                logger.error("Cognito call failed", extra={"code": code})
+                raise _Transient(code) from None
             metrics.add_metric(name="CognitoSyncRefused", unit=MetricUnit.Count, value=1)
             result.refused += 1
             return f"Cognito refused the attributes {sorted(change.updates)} ({code})"

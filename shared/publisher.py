@@ -55,7 +55,8 @@ class PublishResult:
 
     def response(self) -> dict[str, Any]:
         """The ReportBatchItemFailures response."""
-        failures = [{"itemIdentifier": self.failed_sequence_number}] if self.failed_sequence_number else []
+        # An empty identifier (a record without a sequence number) fails the whole batch, as it must.
+        failures = [] if self.failed_sequence_number is None else [{"itemIdentifier": self.failed_sequence_number}]
         return {"batchItemFailures": failures}
 
 

@@ -302,3 +302,19 @@ def test_pii_values_are_published_when_enabled(
     detail = stack.received()[0]["detail"]
     assert detail["new"] == {"display_name": "Ada Lovelace"}
     assert detail["redacted"] == []
+
+
+def test_a_record_without_a_sequence_number_fails_the_whole_batch(
+    stack: Stack, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a record with no dynamodb section, and a dead-letter queue that cannot be reached
+    create(stack, "u1")
+    records = stack.stream.read()
+    del records[0]["dynamodb"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/missing")
+
+    # When the batch is handled
+    response = invoke(records, context)
+
+    # Then the failure is reported with an empty identifier: Lambda retries the whole batch
+    assert response == {"batchItemFailures": [{"itemIdentifier": ""}]}

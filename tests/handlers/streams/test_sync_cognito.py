@@ -235,3 +235,18 @@ def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack, context: La
     assert response == {"batchItemFailures": []}
     assert [letter["SequenceNumber"] for letter in stack.dead_letters()] == [records[0]["dynamodb"]["SequenceNumber"]]
     assert cognito_attributes(stack, "u1")["custom:plan"] == "team"
+
+
+def test_a_deployment_error_is_retried_not_parked(stack: Stack, context: LambdaContext) -> None:
+    # Given Cognito denying access (a missing permission, say)
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    records = stack.stream.read()
+    cognito_answers("AccessDeniedException")
+
+    # When the batch is handled
+    response = handler({"Records": records}, context)  # type: ignore[arg-type]
+
+    # Then the record is reported for retry and nothing is parked
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
+    assert stack.dead_letters() == []
