@@ -15,7 +15,7 @@ LAMBDA_PY := .cache/lambda-python
 # arm64 artifacts cannot be imported on this x86_64 machine: a copy built for the host runs here.
 HOST_BUILD := .cache/build-host
 
-.PHONY: help test lint typecheck unit template build build-host demo bench clean
+.PHONY: help test lint typecheck unit template build build-host demo bench clean schemas events
 
 help:
 	@echo "make demo   run the whole pipeline on the local stack"
@@ -76,6 +76,13 @@ demo:
 
 bench: $(VENV)/.installed build-host
 	$(PY) -m bench
+
+# The event contract's JSON Schemas and the sample stream events, regenerated and committed.
+schemas: $(VENV)/.installed
+	$(PY) -m shared.event_models
+
+events: $(VENV)/.installed
+	$(PY) -m scripts.sample_events
 
 clean:
 	rm -rf .aws-sam .cache $(VENV)

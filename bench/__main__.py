@@ -47,6 +47,7 @@ class Case:
     canned: dict[str, Any] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # the function's own settings
 
 
 def trigger_cases() -> list[Case]:
@@ -83,7 +84,7 @@ def measure(cases: list[Case], runs: int = RUNS) -> Case:
                     capture_output=True, text=True, timeout=120, check=False,
                     env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
                          "PROFILE_TABLE_NAME": "bench", "POWERTOOLS_METRICS_NAMESPACE": "bench",
-                         "POWERTOOLS_SERVICE_NAME": "bench", "PATH": "/usr/bin:/bin"},
+                         "POWERTOOLS_SERVICE_NAME": "bench", "PATH": "/usr/bin:/bin", **case.env},
                 )  # fmt: skip
                 if result.returncode != 0:
                     sys.exit(f"{case.label} failed:\n{result.stderr[-2000:]}")
@@ -116,6 +117,11 @@ def main() -> None:
     baseline = measure(cases)
     report_cold_starts(baseline, cases, limit=1.15)
     report_calls(cases)
+
+    from bench import streams
+
+    print("\n== Stream handlers ==")
+    streams.run()
 
 
 if __name__ == "__main__":
