@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from shared.fields import FIELDS, Kind
 
@@ -27,8 +26,7 @@ def is_forbidden(claim: str) -> bool:
     return claim in FORBIDDEN_CLAIMS or claim.startswith(FORBIDDEN_PREFIXES)
 
 
-@dataclass(frozen=True)
-class Claims:
+class Claims(NamedTuple):
     claims: dict[str, Any]
     dropped: tuple[str, ...] = ()  # claim names left out to stay within the budget
 

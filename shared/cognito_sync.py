@@ -9,6 +9,7 @@ when a synced field was removed from the profile, and none when no synced field 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -22,8 +23,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared import aws, settings
 from shared.fields import AUTHORISATION_ATTRIBUTES, Kind, synced_fields
 from shared.observability import MetricUnit, logger, metrics
-from shared.settings import SyncSettings
-from shared.streams import PoisonRecord, ProfileChange, backoff, dead_letter_body, decode, sequence_number
+from shared.streams import (
+    PoisonRecord,
+    ProfileChange,
+    StreamSettings,
+    backoff,
+    dead_letter_body,
+    decode,
+    sequence_number,
+)
 
 FUNCTION = "sync_cognito"
 # Never written from the profile, whatever the map says: a changed email must go through
@@ -34,6 +42,15 @@ _TRANSIENT = _THROTTLING | {"InternalErrorException", "ServiceUnavailable"}
 # Cognito refuses the value itself (format, length): retrying cannot help, so the record is
 # parked. Any other error (access denied, pool missing...) is the deployment's, and retried.
 _REFUSED = frozenset({"InvalidParameterException"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SyncSettings(StreamSettings):
+    user_pool_id: str
+    # Share of the account's AdminUpdateUserAttributes quota (25 req/s, shared with the
+    # users' own UpdateUserAttributes and DeleteUser) this function may use per container.
+    cognito_rate_share: float = 0.4
+    cognito_quota_per_second: float = 25.0
 
 
 class TokenBucket:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.fields import BY_NAME, FieldError, Owner
 
@@ -70,8 +70,7 @@ class Profile:
         )
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A value left out of a profile, and why (the reason never contains the value)."""
 
     field: str

@@ -12,6 +12,7 @@ Guarantees, per batch (Lambda retries a stream batch from the lowest sequence nu
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +24,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared import aws, settings
 from shared.events import build_entry, entry_size
 from shared.observability import MetricUnit, logger, metrics
-from shared.settings import PublishSettings
-from shared.streams import PoisonRecord, backoff, dead_letter_body, decode, sequence_number
+from shared.streams import PoisonRecord, StreamSettings, backoff, dead_letter_body, decode, sequence_number
 
 FUNCTION = "publish_events"
 MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PublishSettings(StreamSettings):
+    event_bus_name: str
+    event_source: str = "profile-sync"
+    include_pii: bool = False
+    max_entry_bytes: int = 1_048_576  # one PutEvents entry (256 KiB before 2026-01-29: lower it in such Regions)
+    max_request_bytes: int = 1_048_576  # all entries of one PutEvents call
 
 
 class _Stuck(Exception):

@@ -1,6 +1,7 @@
 """Settings per function, read from the environment and validated on first use.
 
-Each function declares a frozen dataclass; ``load(cls)`` reads one environment variable
+Each function declares a frozen dataclass beside its logic (``shared/triggers.py``,
+``shared/publisher.py``...), so a function imports only its own; ``load(cls)`` reads one environment variable
 per field (the field name in upper case, or ``metadata={"env": ...}``), converts it to the
 field's type and caches the result. A missing or malformed variable raises
 ``SettingsError`` naming the variable, on the first invocation rather than at import.
@@ -59,52 +60,3 @@ def _convert(variable: str, raw: str, annotation: Any) -> Any:
             raise SettingsError(f"{variable}={raw!r} must be a positive, finite number")
         return value
     return raw
-
-
-@dataclasses.dataclass(frozen=True)
-class TriggerSettings:
-    """What both Cognito triggers need. Their AWS calls must fit well inside 5 s."""
-
-    profile_table_name: str
-    connect_timeout_seconds: float = 0.5
-    read_timeout_seconds: float = 0.5
-    max_attempts: int = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class PreTokenSettings(TriggerSettings):
-    # "open": issue the token without profile claims when the table is unreachable.
-    on_store_error: Literal["open", "closed"] = "open"
-    claims_budget_bytes: int = 2048
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class StreamSettings:
-    """What both stream handlers need: a batch has minutes, not seconds, but calls stay bounded."""
-
-    dead_letter_queue_url: str
-    connect_timeout_seconds: float = 2.0
-    read_timeout_seconds: float = 5.0
-    max_attempts: int = 3  # botocore attempts per call (connection errors, 5xx)
-    retry_attempts: int = 4  # our own attempts per entry or per user, on partial failure and throttling
-    retry_base_seconds: float = 0.1  # jittered exponential backoff between our own attempts
-    retry_max_seconds: float = 2.0
-    dead_letter_max_bytes: int = 262_144  # larger poison records go to the queue as metadata only
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class PublishSettings(StreamSettings):
-    event_bus_name: str
-    event_source: str = "profile-sync"
-    include_pii: bool = False
-    max_entry_bytes: int = 1_048_576  # one PutEvents entry (256 KiB before 2026-01-29: lower it in such Regions)
-    max_request_bytes: int = 1_048_576  # all entries of one PutEvents call
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SyncSettings(StreamSettings):
-    user_pool_id: str
-    # Share of the account's AdminUpdateUserAttributes quota (25 req/s, shared with the
-    # users' own UpdateUserAttributes and DeleteUser) this function may use per container.
-    cognito_rate_share: float = 0.4
-    cognito_quota_per_second: float = 25.0

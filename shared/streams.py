@@ -7,6 +7,7 @@ are not blocked behind it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -19,6 +20,20 @@ from shared.repository import from_dynamodb
 
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
 _EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StreamSettings:
+    """What both stream handlers need: a batch has minutes, not seconds, but calls stay bounded."""
+
+    dead_letter_queue_url: str
+    connect_timeout_seconds: float = 2.0
+    read_timeout_seconds: float = 5.0
+    max_attempts: int = 3  # botocore attempts per call (connection errors, 5xx)
+    retry_attempts: int = 4  # our own attempts per entry or per user, on partial failure and throttling
+    retry_base_seconds: float = 0.1  # jittered exponential backoff between our own attempts
+    retry_max_seconds: float = 2.0
+    dead_letter_max_bytes: int = 262_144  # larger poison records go to the queue as metadata only
 
 
 class PoisonRecord(ValueError):

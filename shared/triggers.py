@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -12,12 +13,25 @@ from shared.claims import Claims, build_claims
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import Profile, profile_from_cognito
 from shared.repository import ProfileRepository
-from shared.settings import PreTokenSettings, TriggerSettings
 
 SIGN_UP = "PostConfirmation_ConfirmSignUp"
 FORGOT_PASSWORD = "PostConfirmation_ConfirmForgotPassword"
 MACHINE_TO_MACHINE = "TokenGeneration_ClientCredentials"
 STORE_ERRORS = (BotoCoreError, ClientError)
+
+
+@dataclasses.dataclass(frozen=True)
+class TriggerSettings:
+    """What the Cognito triggers need. Their AWS calls must fit well inside 5 s."""
+
+    profile_table_name: str
+    connect_timeout_seconds: float = 0.5
+    read_timeout_seconds: float = 0.5
+    max_attempts: int = 2
+    # Pre-token generation only. "open": issue the token without profile claims when the
+    # table is unreachable; "closed": refuse the sign-in.
+    on_store_error: Literal["open", "closed"] = "open"
+    claims_budget_bytes: int = 2048
 
 
 class ProfileStoreUnavailable(RuntimeError):
@@ -72,7 +86,7 @@ def add_profile_claims(event: MutableMapping[str, Any]) -> None:
     if not user_id:
         logger.warning("Token event has no sub attribute; token issued without profile claims")
         return
-    config = settings.load(PreTokenSettings)
+    config = settings.load(TriggerSettings)
     try:
         profile = _read_or_create(repository(config), str(user_id), event.get("userName", ""), attributes)
     except STORE_ERRORS as exc:

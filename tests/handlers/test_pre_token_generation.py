@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from shared import settings
 from shared.claims import is_forbidden
 from shared.triggers import ProfileStoreUnavailable
 from tests.conftest import TABLE, CallLog, handler_for, load_event, stored_item
@@ -168,6 +169,7 @@ def test_oversized_profile_drops_claims_and_reports_a_metric(
 ) -> None:
     # Given a small claims budget and a profile with many roles
     monkeypatch.setenv("CLAIMS_BUDGET_BYTES", "120")
+    settings.load.cache_clear()  # the sign-up in the fixture loaded the triggers' settings already
     table.update_item(
         TableName=TABLE,
         Key={"user_id": {"S": existing_profile}},

@@ -6,7 +6,8 @@ from typing import Literal
 import pytest
 
 from shared import settings
-from shared.settings import PreTokenSettings, SettingsError, TriggerSettings
+from shared.settings import SettingsError
+from shared.triggers import TriggerSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +28,7 @@ VARIABLES = [
     "ATTEMPTS",
     "EXAMPLE_EVENT_BUS",
     "BUS",
-    *(field.name.upper() for field in dataclasses.fields(PreTokenSettings)),
+    *(field.name.upper() for field in dataclasses.fields(TriggerSettings)),
 ]
 
 
@@ -88,7 +89,7 @@ def test_literal_variable_accepts_a_declared_choice(monkeypatch):
     monkeypatch.setenv("ON_STORE_ERROR", "closed")
 
     # When the settings are loaded
-    loaded = settings.load(PreTokenSettings)
+    loaded = settings.load(TriggerSettings)
 
     # Then the choice is taken
     assert loaded.on_store_error == "closed"
@@ -102,7 +103,7 @@ def test_literal_variable_rejects_other_values_naming_the_variable_and_choices(m
 
     # When the settings are loaded
     with pytest.raises(SettingsError) as caught:
-        settings.load(PreTokenSettings)
+        settings.load(TriggerSettings)
 
     # Then the error names the variable and lists the choices
     message = str(caught.value)

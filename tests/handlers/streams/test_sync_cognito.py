@@ -9,9 +9,8 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from shared.cognito_sync import CognitoSync, TokenBucket
+from shared.cognito_sync import CognitoSync, SyncSettings, TokenBucket
 from shared.profile import Profile
-from shared.settings import SyncSettings
 from stream_handlers.sync_cognito.app import handler
 from tests.streams import FakeClock, LambdaContext, Stack
 
