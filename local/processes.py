@@ -67,6 +67,7 @@ def install_npm_packages(log: Callable[[str], None] = print) -> None:
     """Install the pinned npm packages into .cache/npm (``npm ci``), unless already there."""
     check_tools()
     if npm_packages_installed():
+        NPM_STAMP.touch()  # up to date: refresh the stamp make compares with local/npm/
         return
     npm = shutil.which("npm")
     if npm is None:

@@ -65,7 +65,7 @@ class Endpoints:
         }
 
 
-def _function_of(value: Any) -> str | None:
+def function_of(value: Any) -> str | None:
     """The logical id of a function named by ``!GetAtt Fn.Arn`` or ``!Ref Fn``."""
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         target = value["Fn::GetAtt"]
@@ -201,13 +201,13 @@ class Stack:
     def _cognito_config(self, port: int) -> dict[str, Any]:
         assert self.endpoints is not None
         triggers: dict[str, str] = {}
-        pool = self._user_pool()
+        pool = self.user_pool()
         config = ((pool or {}).get("Properties") or {}).get("LambdaConfig") or {}
         for trigger in COGNITO_TRIGGERS:
-            name = _function_of(config.get(trigger))
+            name = function_of(config.get(trigger))
             if name in self.specs:
                 triggers[trigger] = name
-        pre_token = _function_of((config.get("PreTokenGenerationConfig") or {}).get("LambdaArn"))
+        pre_token = function_of((config.get("PreTokenGenerationConfig") or {}).get("LambdaArn"))
         if pre_token in self.specs:
             triggers["PreTokenGeneration"] = pre_token
         return {
@@ -257,7 +257,7 @@ class Stack:
 
     # --- provisioning ----------------------------------------------------------------
 
-    def _user_pool(self) -> dict[str, Any] | None:
+    def user_pool(self) -> dict[str, Any] | None:
         pools = [
             spec
             for name, spec in resources_of_type(self.template, "AWS::Cognito::UserPool").items()
@@ -413,8 +413,8 @@ class Stack:
 
     # --- functions -------------------------------------------------------------------
 
-    def _pool_behaviour(self) -> PoolBehaviour:
-        props = (self._user_pool() or {}).get("Properties") or {}
+    def pool_behaviour(self) -> PoolBehaviour:
+        props = (self.user_pool() or {}).get("Properties") or {}
         version = ((props.get("LambdaConfig") or {}).get("PreTokenGenerationConfig") or {}).get("LambdaVersion", "V1_0")
         return PoolBehaviour(
             region=REGION,
@@ -430,7 +430,7 @@ class Stack:
     def _start_functions(self) -> None:
         assert self.server is not None
         environments = {name: self.function_environment(name) for name in self.specs}
-        self.runtime = Runtime(self.specs, environments, self._pool_behaviour())
+        self.runtime = Runtime(self.specs, environments, self.pool_behaviour())
         self.server.runtime = self.runtime
         self.server.start()
         for name, spec in self.specs.items():
