@@ -87,6 +87,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             assert stack.runtime is not None
             name = stack.runtime.resolve_name(args.function)
             if name is None:
+                known = ", ".join(sorted(stack.specs))
+                print(f"no function {args.function} in template.yaml; it has {known}", file=sys.stderr)  # noqa: T201
                 return 2
             invocation = stack.runtime.invoke(name, json.loads(payload or b"{}"))
             stack.wait_for_streams(timeout=5)
