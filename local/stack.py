@@ -83,7 +83,7 @@ class Stack:
         self.template = load_template(template_path)
         self.say = say or (lambda message: None)
         self.resolver = Resolver(self.template)
-        self.specs = functions(self.template)
+        self.specs = {name: spec for name, spec in functions(self.template).items() if self.resolver.included(name)}
         self.supervisor: processes.Supervisor | None = None
         self.server: InvokeServer | None = None
         self.runtime: Runtime | None = None
@@ -108,6 +108,14 @@ class Stack:
         self.stop()
 
     def start(self) -> Stack:
+        """Start and provision everything; on any failure, stop what was started and re-raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Stack:
         began = time.perf_counter()
         processes.check_tools()
         processes.install_npm_packages(self.say)
