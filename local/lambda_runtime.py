@@ -243,9 +243,11 @@ class Runtime:
         log.write(f"START RequestId: {context.aws_request_id} Version: $LATEST\n")
         error_kind: str | None = None
         started = time.perf_counter()
+        saved_streams = sys.stdout, sys.stderr  # a test runner may have swapped them since import
         try:
             for stream in self._streams:
                 stream.local.buffer = log
+            sys.stdout, sys.stderr = self._streams
             handler = self._overrides.get(name) or function.handler
             if handler is None:
                 body: Any = function.import_error
@@ -288,6 +290,7 @@ class Runtime:
         finally:
             for stream in self._streams:
                 stream.local.buffer = None
+            sys.stdout, sys.stderr = saved_streams
             self._lock.release()
         invocation = Invocation(name, payload, error_kind, log.getvalue(), duration, context.aws_request_id, source)
         self.history.append(invocation)

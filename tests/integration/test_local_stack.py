@@ -1,5 +1,6 @@
 """The demo's scenario, and the runner behaving like Lambda, on the real local stack."""
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -141,16 +142,29 @@ def test_stream_handler_failure_ends_in_the_on_failure_queue(stack: Stack) -> No
 
 
 def test_invoke_api_reports_a_handler_exception_like_lambda(stack: Stack) -> None:
-    # Given a function and an event it cannot handle
-    client = stack.client("lambda")
-    # When it is invoked through the Invoke API with log tail
-    response = client.invoke(FunctionName="PostConfirmationFunction", Payload=b"{}", LogType="Tail")
+    # Given a function whose handler raises
+    assert stack.runtime is not None
+
+    def broken(event: dict[str, Any], context: Any) -> None:
+        print("about to fail")  # noqa: T201 - a handler's own output belongs in the log tail
+        raise ValueError("boom")
+
+    with stack.runtime.override("PostConfirmationFunction", broken):
+        # When it is invoked through the Invoke API, asking for the log tail, by ARN
+        response = stack.client("lambda").invoke(
+            FunctionName="arn:aws:lambda:us-east-1:123456789012:function:PostConfirmationFunction",
+            Payload=b"{}",
+            LogType="Tail",
+        )
     # Then the call succeeds with X-Amz-Function-Error and Lambda's error body, and the logs
     assert response["StatusCode"] == 200
     assert response["FunctionError"] == "Unhandled"
     body = json.loads(response["Payload"].read())
-    assert set(body) >= {"errorMessage", "errorType", "stackTrace"}
-    assert "REPORT RequestId" in __import__("base64").b64decode(response["LogResult"]).decode()
+    assert (body["errorType"], body["errorMessage"]) == ("ValueError", "boom")
+    assert body["stackTrace"]
+    logs = base64.b64decode(response["LogResult"]).decode()
+    assert "about to fail" in logs
+    assert "REPORT RequestId" in logs
 
 
 def test_invoke_api_answers_unknown_functions_with_resource_not_found(stack: Stack) -> None:
