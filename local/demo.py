@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local import scenario
+from local import processes, scenario
 from local.scenario import Failed, check
 from local.stack import Stack
 
@@ -203,7 +203,7 @@ def run(say: Callable[[str], None] = print, verbose: bool = False) -> Report:
         stopping = time.perf_counter()
         stack.stop()
         report.stop_seconds = time.perf_counter() - stopping
-        report.left_running = [pid for pid in pids if _alive(pid)]
+        report.left_running = [pid for pid in pids if processes.running(pid)]
     report.total_seconds = time.perf_counter() - began
     passed = sum(ok for _, ok, _ in report.steps)
     say(
@@ -212,16 +212,6 @@ def run(say: Callable[[str], None] = print, verbose: bool = False) -> Report:
         + (f"STILL RUNNING: {report.left_running}" if report.left_running else f"stopped {len(pids)} processes")
     )
     return report
-
-
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def measure() -> dict[str, float]:

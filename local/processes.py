@@ -191,6 +191,21 @@ class Supervisor:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (an exited child nobody reaped yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
 def wait_until(check: Callable[[], bool], child: Child, timeout: float) -> None:
     """Poll ``check`` until it passes; fail naming the child (with its log tail) if it exits or times out."""
     deadline = time.monotonic() + timeout

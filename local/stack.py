@@ -405,12 +405,18 @@ class Stack:
             if props.get("ScheduleExpression"):
                 continue  # schedules do not fire locally
             arn = events.put_rule(**request)["RuleArn"]
+            kept = (
+                "Id",
+                "Arn",
+                "Input",
+                "InputPath",
+                "InputTransformer",
+                "SqsParameters",
+                "DeadLetterConfig",
+                "RetryPolicy",
+            )
             targets = [
-                {
-                    key: value
-                    for key, value in target.items()
-                    if key in ("Id", "Arn", "Input", "InputPath", "InputTransformer")
-                }
+                {key: value for key, value in target.items() if key in kept}
                 for target in props.get("Targets") or []
                 if ":sqs:" in str(target.get("Arn", ""))
             ]
