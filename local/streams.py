@@ -157,7 +157,7 @@ def _deliver(
             outcome.failed.append(FailedBatch(batch, "RetryAttemptsExhausted", retries + 1, error))
             return
         retries += 1
-        sleep(min(1.0, 0.05 * 2**retries))
+        sleep(min(0.25, 0.02 * 2**retries))  # Lambda's backoff, shortened: local retries stay fast
 
 
 def _iso(seconds: float) -> str:

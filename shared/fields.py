@@ -181,6 +181,9 @@ def custom_cognito_attributes() -> frozenset[str]:
 # --- validation ----------------------------------------------------------------------
 
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# Format characters ordinary text needs: ZWNJ (Persian, Hindi names) and ZWJ (emoji sequences).
+# Every other format character, bidi overrides among them, stays out.
+_ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
 
 
 def _check_text(spec: FieldSpec, value: Any, what: str = "value") -> str:
@@ -188,7 +191,7 @@ def _check_text(spec: FieldSpec, value: Any, what: str = "value") -> str:
         raise FieldError(f"{spec.name}: {what} must be a string, got {type(value).__name__}")
     if len(value) > spec.max_length:
         raise FieldError(f"{spec.name}: {what} is {len(value)} characters, limit {spec.max_length}")
-    if any(unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in value):
+    if any(unicodedata.category(ch) in _CONTROL_CATEGORIES and ch not in _ALLOWED_FORMAT for ch in value):
         raise FieldError(f"{spec.name}: {what} contains control or unassigned characters")
     return value
 
@@ -218,16 +221,40 @@ def _string_list(spec: FieldSpec, value: Any) -> list[str]:
     return list(dict.fromkeys(item for item in items if item))  # dedupe, keep order
 
 
+# What a DynamoDB number can hold: 38 significant digits, magnitude 1E-130 to below 1E126.
+_MAX_DIGITS = 38
+_SMALLEST, _LARGEST = 1e-130, 9.9999999999999999999999999999999999999e125
+_MAX_DEPTH = 32  # DynamoDB's nesting limit for documents
+
+
 def _object(spec: FieldSpec, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise FieldError(f"{spec.name}: value must be a JSON object")
     try:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
     except (TypeError, ValueError) as exc:
         raise FieldError(f"{spec.name}: value is not JSON-serialisable") from exc
     if size > spec.max_length:
         raise FieldError(f"{spec.name}: value is {size} bytes as JSON, limit {spec.max_length}")
+    _check_storable(spec, value, depth=1)
     return value
+
+
+def _check_storable(spec: FieldSpec, value: Any, depth: int) -> None:
+    """Raise unless DynamoDB can store ``value``: nesting depth and number range."""
+    if depth > _MAX_DEPTH:
+        raise FieldError(f"{spec.name}: value nests deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for inner in value.values():
+            _check_storable(spec, inner, depth + 1)
+    elif isinstance(value, list):
+        for inner in value:
+            _check_storable(spec, inner, depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if len(str(abs(value))) > _MAX_DIGITS:
+            raise FieldError(f"{spec.name}: a number has more than {_MAX_DIGITS} digits")
+    elif isinstance(value, float) and value and not _SMALLEST <= abs(value) <= _LARGEST:
+        raise FieldError(f"{spec.name}: a number is outside the range DynamoDB stores")
 
 
 _VALIDATORS = {

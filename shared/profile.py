@@ -109,7 +109,7 @@ def profile_from_cognito(
         parts = [values.get("given_name"), values.get("family_name")]
         joined = " ".join(part for part in parts if part)
         if joined:
-            values["display_name"] = joined[: BY_NAME["display_name"].max_length]
+            values["display_name"] = joined[: BY_NAME["display_name"].max_length].rstrip()
 
     providers, problem = providers_from_identities(attributes.get("identities"), username)
     if problem:
@@ -123,19 +123,19 @@ def profile_from_cognito(
 def providers_from_identities(identities: Any, username: str) -> tuple[list[str], str | None]:
     """The sign-in providers from Cognito's ``identities`` attribute (a JSON string).
 
-    Returns the providers and, when the attribute was unusable, the problem found.
+    Returns the providers and, when the attribute was unusable, the problem found. Without
+    ``identities`` the user is a native Cognito user, whatever the user name looks like;
+    only an unreadable attribute falls back to the federated user name's prefix.
     """
-    if identities:
-        try:
-            parsed = json.loads(identities) if isinstance(identities, str) else identities
-            names = [str(entry["providerName"]) for entry in parsed]
-            validated = BY_NAME["providers"].validate(names)
-            if validated:
-                return validated, None
-        except (ValueError, TypeError, KeyError, FieldError) as exc:
-            problem = f"identities attribute unusable ({type(exc).__name__}); provider taken from the user name"
-            return [_provider_from_username(username)], problem
-    return [_provider_from_username(username)], None
+    if not identities:
+        return [COGNITO_PROVIDER], None
+    try:
+        parsed = json.loads(identities) if isinstance(identities, str) else identities
+        validated = BY_NAME["providers"].validate([str(entry["providerName"]) for entry in parsed])
+    except (ValueError, TypeError, KeyError, FieldError) as exc:
+        problem = f"identities attribute unusable ({type(exc).__name__}); provider taken from the user name"
+        return [_provider_from_username(username)], problem
+    return (validated or [COGNITO_PROVIDER]), None
 
 
 def _provider_from_username(username: str) -> str:

@@ -13,6 +13,7 @@ bare boto3 process.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from functools import cache
@@ -54,8 +55,8 @@ def _convert(variable: str, raw: str, annotation: Any) -> Any:
             value = annotation(raw)
         except ValueError:
             raise SettingsError(f"{variable}={raw!r} is not a number") from None
-        if value <= 0:
-            raise SettingsError(f"{variable}={raw!r} must be positive")
+        if not math.isfinite(value) or value <= 0:
+            raise SettingsError(f"{variable}={raw!r} must be a positive, finite number")
         return value
     return raw
 
@@ -66,7 +67,7 @@ class TriggerSettings:
 
     profile_table_name: str
     connect_timeout_seconds: float = 0.5
-    read_timeout_seconds: float = 0.8
+    read_timeout_seconds: float = 0.5
     max_attempts: int = 2
 
 
@@ -75,3 +76,35 @@ class PreTokenSettings(TriggerSettings):
     # "open": issue the token without profile claims when the table is unreachable.
     on_store_error: Literal["open", "closed"] = "open"
     claims_budget_bytes: int = 2048
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StreamSettings:
+    """What both stream handlers need: a batch has minutes, not seconds, but calls stay bounded."""
+
+    dead_letter_queue_url: str
+    connect_timeout_seconds: float = 2.0
+    read_timeout_seconds: float = 5.0
+    max_attempts: int = 3  # botocore attempts per call (connection errors, 5xx)
+    retry_attempts: int = 4  # our own attempts per entry or per user, on partial failure and throttling
+    retry_base_seconds: float = 0.1  # jittered exponential backoff between our own attempts
+    retry_max_seconds: float = 2.0
+    dead_letter_max_bytes: int = 262_144  # larger poison records go to the queue as metadata only
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PublishSettings(StreamSettings):
+    event_bus_name: str
+    event_source: str = "profile-sync"
+    include_pii: bool = False
+    max_entry_bytes: int = 1_048_576  # one PutEvents entry (256 KiB before 2026-01-29: lower it in such Regions)
+    max_request_bytes: int = 1_048_576  # all entries of one PutEvents call
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SyncSettings(StreamSettings):
+    user_pool_id: str
+    # Share of the account's AdminUpdateUserAttributes quota (25 req/s, shared with the
+    # users' own UpdateUserAttributes and DeleteUser) this function may use per container.
+    cognito_rate_share: float = 0.4
+    cognito_quota_per_second: float = 25.0

@@ -112,7 +112,7 @@ def test_stream_handler_failure_ends_in_the_on_failure_queue(stack: Stack) -> No
     # Given a stream function that fails every batch, and its on-failure destination
     assert stack.pollers, "template.yaml declares no DynamoDB stream event for any function"
     assert stack.runtime is not None
-    poller = next(p for p in stack.pollers if p.spec.on_failure)
+    poller = next(p for p in stack.pollers if p.spec.on_failure and not p.spec.filters)
     failures = scenario.Inbox(stack, scenario.failure_queues(stack))
     user_id = str(uuid.uuid4())
 
@@ -127,10 +127,7 @@ def test_stream_handler_failure_ends_in_the_on_failure_queue(stack: Stack) -> No
         # Then, after the retries, Lambda's failure record for that batch reaches the queue
         _, message = scenario.wait_for(
             lambda: failures.find(
-                lambda body: (
-                    body["requestContext"]["functionArn"].endswith(poller.spec.function)
-                    and body["DDBStreamBatchInfo"]["batchSize"] == 1
-                )
+                lambda body: str(body.get("requestContext", {}).get("functionArn")).endswith(poller.spec.function)
             ),
             "failure record in the on-failure queue",
             timeout=15,

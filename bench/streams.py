@@ -1,0 +1,163 @@
+"""Stream handler figures for `make bench`: AWS calls per 100 changed records, the per-record
+cost of decode + diff + build, and each handler's cold start against the boto3 baseline.
+
+Calls are counted exactly (botocore's before-parameter-build event) with the handlers
+running in-process under moto on records read from moto's stream after real writes. Cold
+starts come from fresh processes running the built artifacts (bench/harness.py), measured
+interleaved with the baseline in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+ROUNDS = 7
+EVENT_ENV = {
+    "EVENT_BUS_NAME": "bench-profiles",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-dlq",
+    "USER_POOL_ID": "us-east-1_bench",
+}
+COLD_START_LIMIT = 1.3
+
+
+@contextmanager
+def _stack() -> Iterator[dict[str, Any]]:
+    """Table, bus, queue and user pool under moto; yields what the figures need."""
+    import boto3
+    from moto import mock_aws
+
+    from shared import aws, settings
+    from shared.repository import ProfileRepository
+    from tests.streams import REGION, StreamReader
+    from tests.template import create_table_kwargs
+
+    os.environ.update(
+        AWS_DEFAULT_REGION=REGION,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto
+        # The client-side rate limit would only add sleeps here: calls are counted, not timed.
+        COGNITO_QUOTA_PER_SECOND="100000",
+        POWERTOOLS_METRICS_NAMESPACE="bench",
+        POWERTOOLS_SERVICE_NAME="bench",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+    )
+    from shared.observability import logger
+
+    logger.setLevel("WARNING")  # the handlers' per-batch lines would bury the figures
+    with mock_aws():
+        aws.reset()
+        settings.load.cache_clear()
+        boto3.setup_default_session(region_name=REGION)
+        dynamodb = boto3.client("dynamodb")
+        table = dynamodb.create_table(**create_table_kwargs("ProfileTable", "bench-profiles"))
+        boto3.client("events").create_event_bus(Name=EVENT_ENV["EVENT_BUS_NAME"])
+        queue = boto3.client("sqs").create_queue(QueueName="bench-dlq")["QueueUrl"]
+        pool = boto3.client("cognito-idp").create_user_pool(PoolName="bench")["UserPool"]["Id"]
+        os.environ.update(EVENT_BUS_NAME=EVENT_ENV["EVENT_BUS_NAME"], DEAD_LETTER_QUEUE_URL=queue, USER_POOL_ID=pool)
+        calls: Counter[str] = Counter()
+        boto3.DEFAULT_SESSION.events.register(  # type: ignore[union-attr]
+            "before-parameter-build", lambda model, **_: calls.update([model.name])
+        )
+        yield {
+            "repository": ProfileRepository(dynamodb, "bench-profiles"),
+            "stream": StreamReader(table["TableDescription"]["LatestStreamArn"], REGION),
+            "cognito": boto3.client("cognito-idp"),
+            "pool": pool,
+            "calls": calls,
+        }
+    aws.reset()
+    settings.load.cache_clear()
+
+
+def _changed_records(stack: dict[str, Any], users: int, updates: int, changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """``users`` x ``updates`` MODIFY records (users interleaved), read back from the stream."""
+    from shared.profile import Profile
+
+    now = "2026-11-28T00:00:00.000Z"
+    prefix = f"{len(stack['calls'])}-{time.perf_counter_ns()}"
+    for index in range(users):
+        user_id = f"user-{prefix}-{index:03}"
+        stack["cognito"].admin_create_user(UserPoolId=stack["pool"], Username=user_id)
+        profile = Profile(user_id, user_id, now, now, {"plan": "free", "display_name": "Bench User"})
+        stack["repository"].create_if_absent(profile)
+    for version in range(1, updates + 1):
+        for index in range(users):
+            values = {name: f"{value}{version}" for name, value in changes.items()}
+            stack["repository"].update(f"user-{prefix}-{index:03}", values, expected_version=version)
+    return [record for record in stack["stream"].read() if record["eventName"] == "MODIFY"]
+
+
+def _calls(stack: dict[str, Any], handle: Callable[[list[dict[str, Any]]], Any], records: list[Any]) -> Counter[str]:
+    stack["calls"].clear()
+    handle(records)
+    return Counter(stack["calls"])
+
+
+def calls_per_100_changed_records() -> list[tuple[str, Counter[str]]]:
+    from shared.cognito_sync import sync_records
+    from shared.publisher import publish_records
+
+    rows = []
+    with _stack() as stack:
+        records = _changed_records(stack, users=100, updates=1, changes={"plan": "pro"})
+        rows.append(("publish: 100 updates of 100 users", _calls(stack, publish_records, records)))
+        rows.append(("sync: 100 synced updates of 100 users", _calls(stack, sync_records, records)))
+        records = _changed_records(stack, users=50, updates=2, changes={"plan": "pro"})
+        rows.append(("sync: 100 synced updates of 50 users", _calls(stack, sync_records, records)))
+        records = _changed_records(stack, users=100, updates=1, changes={"given_name": "Ada"})
+        rows.append(("sync: 100 non-synced updates", _calls(stack, sync_records, records)))
+    return rows
+
+
+def per_record_cost() -> float:
+    """Median seconds per record to decode, diff and build the event, over a batch of 100."""
+    from shared.events import build_entry
+    from shared.streams import decode
+
+    with _stack() as stack:
+        records = _changed_records(stack, users=100, updates=1, changes={"plan": "pro", "display_name": "Ada"})
+    rounds = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        for record in records:
+            build_entry(decode(record), source="profile-sync", bus_name="bench", include_pii=False)
+        rounds.append((time.perf_counter() - started) / len(records))
+    return statistics.median(rounds)
+
+
+def cold_starts() -> None:
+    from bench.__main__ import EVENTS, Case, measure, report_calls, report_cold_starts
+    from tests.template import resource
+
+    event = EVENTS.parent / "streams" / "stream_modify_synced.json"
+
+    def case(label: str, logical_id: str, canned: dict[str, Any]) -> Case:
+        handler = str(resource(logical_id)["Properties"]["Handler"])
+        return Case(label, logical_id, handler, event, canned, env=EVENT_ENV)
+
+    cases = [
+        case("publish_events (1 synced update)", "PublishEventsFunction", {"PutEvents": {"FailedEntryCount": 0}}),
+        case("sync_cognito (1 synced update)", "SyncCognitoFunction", {"AdminUpdateUserAttributes": {}}),
+    ]
+    baseline = measure(cases)
+    report_cold_starts(baseline, cases, limit=COLD_START_LIMIT)
+    report_calls(cases)
+
+
+def run() -> None:
+    """Print the stream handlers' figures."""
+    cold_starts()
+    print(f"\n{'AWS calls per 100 changed records':<46} calls")
+    for label, counts in calls_per_100_changed_records():
+        print(f"{label:<46} {', '.join(f'{name} {count}' for name, count in sorted(counts.items())) or 'none'}")
+    print(f"\n{'decode + diff + build, batch of 100':<46} {per_record_cost() * 1e6:8.1f} us/record")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,147 @@
+"""The profile event contract as pydantic models: the source of the JSON Schemas in ``events/schemas/``.
+
+Consumers can validate events with these models or the schemas. The stream handler builds
+events with plain code (``shared/events.py``) to keep pydantic out of its cold start; tests
+validate what it builds against these models.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
+
+from shared.events import PROFILE_CREATED, PROFILE_DELETED, PROFILE_UPDATED, REDACTED
+from shared.fields import BY_NAME, FIELDS, FieldSpec, Kind
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "events" / "schemas"
+
+
+def _known_field(name: str) -> str:
+    if name not in BY_NAME:
+        raise ValueError("not a field of the profile")
+    return name
+
+
+FieldName = Annotated[
+    str,
+    AfterValidator(_known_field),
+    Field(json_schema_extra={"enum": [spec.name for spec in FIELDS]}),
+]
+UserId = Annotated[str, Field(min_length=1, max_length=128, description="The user's Cognito sub")]
+EventId = Annotated[str, Field(min_length=1, max_length=128, description="Stable across redeliveries")]
+
+_KIND_TYPES: dict[Kind, Any] = {
+    Kind.STRING: str,
+    Kind.BOOLEAN: bool,
+    Kind.STRING_LIST: list[str],
+    Kind.OBJECT: dict[str, Any],
+}
+
+
+def _value_type(spec: FieldSpec) -> Any:
+    kind = _KIND_TYPES[spec.kind]
+    redacted = Literal[REDACTED] if spec.pii and spec.kind is not Kind.STRING else None  # type: ignore[valid-type]
+    return (kind | redacted | None) if redacted is not None else (kind | None)  # type: ignore[operator]
+
+
+ProfileValues: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "ProfileValues",
+    __config__=ConfigDict(extra="forbid", frozen=True),
+    __doc__=f"Values of the changed fields: null means absent; PII may read {REDACTED!r} (see redacted).",
+    **{spec.name: (_value_type(spec), None) for spec in FIELDS},
+)
+
+
+class _Detail(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contract_version: Literal[1] = Field(1, description="Bumped on a breaking change")
+    event_id: EventId
+    user_id: UserId
+    version: int = Field(ge=1, description="The profile version after the change: order per user")
+    occurred_at: AwareDatetime
+    changed: list[FieldName] = Field(description="The fields whose values changed")
+    redacted: list[FieldName] = Field(description="Changed PII fields whose values are replaced by a marker")
+
+
+class ProfileCreatedDetail(_Detail):
+    """A profile was created; ``new`` holds the fields it was created with."""
+
+    new: ProfileValues  # type: ignore[valid-type]
+
+
+class ProfileUpdatedDetail(_Detail):
+    """A profile changed; ``new`` and ``old`` hold the changed fields only."""
+
+    new: ProfileValues  # type: ignore[valid-type]
+    old: ProfileValues  # type: ignore[valid-type]
+
+
+class ProfileDeletedDetail(_Detail):
+    """A profile was deleted; ``version`` is one past its last stored version."""
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    version: str = "0"
+    id: str = Field(description="EventBridge's own id: differs between redeliveries; use detail.event_id")
+    source: str
+    account: str
+    time: AwareDatetime
+    region: str
+    resources: list[str] = []
+
+
+class ProfileCreated(_Envelope):
+    detail_type: Literal["ProfileCreated"] = Field(alias="detail-type")
+    detail: ProfileCreatedDetail
+
+
+class ProfileUpdated(_Envelope):
+    detail_type: Literal["ProfileUpdated"] = Field(alias="detail-type")
+    detail: ProfileUpdatedDetail
+
+
+class ProfileDeleted(_Envelope):
+    detail_type: Literal["ProfileDeleted"] = Field(alias="detail-type")
+    detail: ProfileDeletedDetail
+
+
+EVENT_MODELS: dict[str, type[_Envelope]] = {
+    PROFILE_CREATED: ProfileCreated,
+    PROFILE_UPDATED: ProfileUpdated,
+    PROFILE_DELETED: ProfileDeleted,
+}
+DETAIL_MODELS: dict[str, type[_Detail]] = {
+    PROFILE_CREATED: ProfileCreatedDetail,
+    PROFILE_UPDATED: ProfileUpdatedDetail,
+    PROFILE_DELETED: ProfileDeletedDetail,
+}
+
+
+def json_schemas() -> dict[str, str]:
+    """Each event's JSON Schema as the text committed under ``events/schemas/``."""
+    return {
+        f"{name}.json": json.dumps(model.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n"
+        for name, model in EVENT_MODELS.items()
+    }
+
+
+def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    """Regenerate the committed schemas (``make schemas``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in json_schemas().items():
+        path = directory / name
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_schemas():
+        print(path)  # noqa: T201

@@ -1,0 +1,252 @@
+"""sync_cognito under moto: stream records from real writes, a user pool built from template.yaml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from shared.profile import Profile
+from stream_handlers.sync_cognito.app import handler
+from tests.streams import LambdaContext, Stack
+
+NOW = "2026-11-28T00:00:00.000Z"
+
+
+def given_user(stack: Stack, user_id: str, cognito_user: bool = True, **fields: Any) -> list[dict[str, Any]]:
+    """A profile (and its Cognito user); returns the stream records of its creation."""
+    if cognito_user:
+        boto3.client("cognito-idp").admin_create_user(UserPoolId=stack.user_pool_id, Username=f"name-{user_id}")
+    profile = Profile(user_id=user_id, username=f"name-{user_id}", created_at=NOW, updated_at=NOW, fields=fields)
+    stack.repository.create_if_absent(profile)
+    return stack.stream.read()
+
+
+def cognito_attributes(stack: Stack, user_id: str) -> dict[str, str]:
+    user = boto3.client("cognito-idp").admin_get_user(UserPoolId=stack.user_pool_id, Username=f"name-{user_id}")
+    return {attribute["Name"]: attribute["Value"] for attribute in user["UserAttributes"]}
+
+
+def invoke(stack: Stack, context: LambdaContext) -> dict[str, Any]:
+    records = stack.stream.read()
+    stack.calls.clear()
+    return handler({"Records": records}, context)  # type: ignore[arg-type]
+
+
+def cognito_answers(*codes: str) -> list[str]:
+    """Make Cognito answer its next calls with these error codes ("" lets a call through)."""
+    pending = list(codes)
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        code = pending.pop(0) if pending else ""
+        if not code:
+            return None
+        error = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return AWSResponse("https://cognito-idp.us-east-1.amazonaws.com/", 400, {}, None), error
+
+    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", answer)  # type: ignore[union-attr]
+    return pending
+
+
+def test_a_synced_change_makes_exactly_one_update_call(stack: Stack, context: LambdaContext) -> None:
+    # Given a user whose plan (a synced field) changes
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+
+    # When the batch is handled
+    response = invoke(stack, context)
+
+    # Then one AdminUpdateUserAttributes call writes that attribute alone
+    calls = stack.calls.of("AdminUpdateUserAttributes")
+    assert response == {"batchItemFailures": []}
+    assert [call["UserAttributes"] for call in calls] == [[{"Name": "custom:plan", "Value": "pro"}]]
+    assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
+
+
+def test_a_non_synced_change_makes_no_cognito_call(stack: Stack, context: LambdaContext) -> None:
+    # Given a user whose roles and given name (not synced) change
+    given_user(stack, "u1", roles=["reader"])
+    stack.repository.update("u1", {"roles": ["admin"], "given_name": "Ada"}, expected_version=1)
+
+    # When the batch is handled
+    invoke(stack, context)
+
+    # Then Cognito is not called
+    assert stack.calls.made == []
+
+
+def test_a_users_changes_in_a_batch_coalesce_to_one_call_with_the_latest_values(
+    stack: Stack, context: LambdaContext
+) -> None:
+    # Given three updates of one user in one batch
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u1", {"locale": "fr-FR"}, expected_version=2)
+    stack.repository.update("u1", {"plan": "team"}, expected_version=3)
+
+    # When the batch is handled
+    invoke(stack, context)
+
+    # Then one call carries the latest value of each changed attribute
+    calls = stack.calls.of("AdminUpdateUserAttributes")
+    assert len(calls) == 1
+    assert sorted(calls[0]["UserAttributes"], key=lambda attribute: attribute["Name"]) == [
+        {"Name": "custom:plan", "Value": "team"},
+        {"Name": "locale", "Value": "fr-FR"},
+    ]
+
+
+def test_a_change_reverted_within_the_batch_makes_no_call(stack: Stack, context: LambdaContext) -> None:
+    # Given a plan changed and changed back in one batch
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u1", {"plan": "free"}, expected_version=2)
+
+    # When the batch is handled
+    invoke(stack, context)
+
+    # Then Cognito already holds the value: no call
+    assert stack.calls.made == []
+
+
+def test_email_is_never_written_to_cognito(stack: Stack, context: LambdaContext) -> None:
+    # Given a user whose email, email_verified and display name change
+    given_user(stack, "u1", email="a@example.com", email_verified=True, display_name="Ada")
+    stack.repository.update(
+        "u1", {"email": "b@example.com", "email_verified": False, "display_name": "Ada L"}, expected_version=1
+    )
+
+    # When the batch is handled
+    invoke(stack, context)
+
+    # Then only the synced display name is written
+    calls = stack.calls.of("AdminUpdateUserAttributes")
+    assert [call["UserAttributes"] for call in calls] == [[{"Name": "name", "Value": "Ada L"}]]
+
+
+def test_a_removed_synced_field_is_deleted_from_cognito(stack: Stack, context: LambdaContext) -> None:
+    # Given a user whose locale (synced) is removed from the profile
+    given_user(stack, "u1", locale="en-GB")
+    stack.repository.update("u1", {"locale": None}, expected_version=1)
+
+    # When the batch is handled
+    invoke(stack, context)
+
+    # Then the attribute is deleted, and nothing is updated
+    assert [call["UserAttributeNames"] for call in stack.calls.of("AdminDeleteUserAttributes")] == [["locale"]]
+    assert stack.calls.of("AdminUpdateUserAttributes") == []
+
+
+def test_a_missing_cognito_user_is_not_a_failure(stack: Stack, context: LambdaContext) -> None:
+    # Given a profile whose Cognito user no longer exists
+    given_user(stack, "u1", cognito_user=False, plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+
+    # When the batch is handled
+    response = invoke(stack, context)
+
+    # Then the batch succeeds and nothing is parked
+    assert response == {"batchItemFailures": []}
+    assert stack.dead_letters() == []
+
+
+def test_throttling_is_retried(stack: Stack, context: LambdaContext) -> None:
+    # Given Cognito throttling the first two calls
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    cognito_answers("TooManyRequestsException", "TooManyRequestsException")
+
+    # When the batch is handled
+    response = invoke(stack, context)
+
+    # Then the third attempt writes the attribute
+    assert response == {"batchItemFailures": []}
+    assert len(stack.calls.of("AdminUpdateUserAttributes")) == 3
+    assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
+
+
+def test_persistent_throttling_reports_the_users_first_record(
+    stack: Stack, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two users' changes, and Cognito throttling every call for the second user
+    monkeypatch.setenv("RETRY_ATTEMPTS", "3")
+    given_user(stack, "u1", plan="free")
+    given_user(stack, "u2", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u2", {"plan": "pro"}, expected_version=1)
+    records = stack.stream.read()
+    cognito_answers("", "TooManyRequestsException", "TooManyRequestsException", "TooManyRequestsException")
+    stack.calls.clear()
+
+    # When the batch is handled
+    response = handler({"Records": records}, context)  # type: ignore[arg-type]
+
+    # Then after a bounded number of attempts the second user's record is reported
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}]}
+    assert len(stack.calls.of("AdminUpdateUserAttributes")) == 1 + 3
+
+
+def test_the_sync_never_touches_the_profile_table(stack: Stack, context: LambdaContext) -> None:
+    # Given synced changes of several users
+    for index in range(5):
+        given_user(stack, f"u{index}", plan="free")
+    for index in range(5):
+        stack.repository.update(f"u{index}", {"plan": "pro", "locale": "de"}, expected_version=1)
+
+    # When the batch is handled
+    invoke(stack, context)
+
+    # Then only Cognito was called, once per user
+    assert stack.calls.services() == {"cognito-idp"}
+    assert len(stack.calls.made) == 5
+
+
+def test_a_value_cognito_refuses_goes_to_the_dead_letter_queue(stack: Stack, context: LambdaContext) -> None:
+    # Given Cognito refusing a user's new value for good, then a second user's change
+    given_user(stack, "u1", plan="free")
+    given_user(stack, "u2", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u2", {"plan": "pro"}, expected_version=1)
+    cognito_answers("InvalidParameterException")
+
+    # When the batch is handled
+    response = invoke(stack, context)
+
+    # Then the refused change is parked and the other user is synced
+    assert response == {"batchItemFailures": []}
+    assert [letter["Keys"] for letter in stack.dead_letters()] == [{"user_id": {"S": "u1"}}]
+    assert cognito_attributes(stack, "u2")["custom:plan"] == "pro"
+
+
+def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack, context: LambdaContext) -> None:
+    # Given a batch whose first record cannot be decoded, then a good change
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u1", {"plan": "team"}, expected_version=2)
+    records = stack.stream.read()
+    del records[0]["dynamodb"]["NewImage"]["version"]
+
+    # When the batch is handled
+    response = handler({"Records": records}, context)  # type: ignore[arg-type]
+
+    # Then the poison record is parked and the good change synced
+    assert response == {"batchItemFailures": []}
+    assert [letter["SequenceNumber"] for letter in stack.dead_letters()] == [records[0]["dynamodb"]["SequenceNumber"]]
+    assert cognito_attributes(stack, "u1")["custom:plan"] == "team"
+
+
+def test_a_deployment_error_is_retried_not_parked(stack: Stack, context: LambdaContext) -> None:
+    # Given Cognito denying access (a missing permission, say)
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    records = stack.stream.read()
+    cognito_answers("AccessDeniedException")
+
+    # When the batch is handled
+    response = handler({"Records": records}, context)  # type: ignore[arg-type]
+
+    # Then the record is reported for retry and nothing is parked
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
+    assert stack.dead_letters() == []

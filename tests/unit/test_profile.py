@@ -1,0 +1,367 @@
+"""The profile model: building it from Cognito attributes, storing it, changing it."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.fields import BY_NAME, FIELDS, Owner
+from shared.profile import SCHEMA_VERSION, Profile, profile_from_cognito
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "cognito"
+NOW = "2026-11-28T03:00:00.000Z"
+LATER = "2026-11-29T08:30:00.000Z"
+
+
+def sign_up(name: str) -> tuple[str, str, dict]:
+    """The sub, user name and attributes of a sample post-confirmation event."""
+    event = json.loads((EVENTS / f"post_confirmation_{name}.json").read_text())
+    attributes = event["request"]["userAttributes"]
+    return attributes["sub"], event["userName"], dict(attributes)
+
+
+def build(attributes: dict, username: str = "d4a8f4e8-30a1-70c2-6b1e-9f2c7d3e5a10"):
+    return profile_from_cognito("d4a8f4e8-30a1-70c2-6b1e-9f2c7d3e5a10", username, attributes, now=NOW)
+
+
+# --- from Cognito attributes ---------------------------------------------------------
+
+
+def test_email_sign_up_profile_is_keyed_by_sub_and_starts_at_version_one():
+    # Given an email user's confirmed sign-up
+    sub, username, attributes = sign_up("email_sign_up")
+
+    # When the profile is built from it
+    profile, rejected = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then it is keyed by sub, created now, at the first version of the current schema
+    assert (profile.user_id, profile.username) == (sub, username)
+    assert (profile.created_at, profile.updated_at) == (NOW, NOW)
+    assert (profile.version, profile.schema_version) == (1, SCHEMA_VERSION)
+    assert rejected == []
+
+
+def test_email_sign_up_profile_mirrors_email_and_its_verification():
+    # Given an email user's confirmed sign-up ("true" as Cognito sends it)
+    sub, username, attributes = sign_up("email_sign_up")
+
+    # When the profile is built from it
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then email is copied and email_verified is a real boolean
+    assert profile.fields["email"] == attributes["email"]
+    assert profile.fields["email_verified"] is True
+
+
+def test_email_user_signs_in_with_the_cognito_provider():
+    # Given an email user: no identities attribute, a UUID user name
+    sub, username, attributes = sign_up("email_sign_up")
+
+    # When the profile is built
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then the provider is Cognito itself
+    assert profile.fields["providers"] == ["Cognito"]
+
+
+def test_google_user_provider_comes_from_the_identities_json_string():
+    # Given a Google user's first sign-in (identities is a JSON string)
+    sub, username, attributes = sign_up("google_sign_up")
+
+    # When the profile is built
+    profile, rejected = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then the provider is Google and nothing was rejected
+    assert profile.fields["providers"] == ["Google"]
+    assert rejected == []
+
+
+def test_google_user_profile_takes_the_mapped_name_and_picture():
+    # Given a Google user's first sign-in with name and picture from the attribute mapping
+    sub, username, attributes = sign_up("google_sign_up")
+
+    # When the profile is built
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then display name and picture come from the mapped attributes
+    assert profile.fields["display_name"] == attributes["name"]
+    assert profile.fields["picture"] == attributes["picture"]
+
+
+def test_apple_user_provider_comes_from_the_identities_json_string():
+    # Given an Apple user's first authorisation
+    sub, username, attributes = sign_up("apple_sign_up")
+
+    # When the profile is built
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then the provider is Sign in with Apple
+    assert profile.fields["providers"] == ["SignInWithApple"]
+
+
+def test_apple_first_authorisation_given_and_family_name_become_the_display_name():
+    # Given Apple's first authorisation: given and family name, no name attribute
+    sub, username, attributes = sign_up("apple_sign_up")
+    assert "name" not in attributes
+
+    # When the profile is built
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then the display name is captured from them, and both parts are kept too
+    assert profile.fields["display_name"] == f"{attributes['given_name']} {attributes['family_name']}"
+    assert (profile.fields["given_name"], profile.fields["family_name"]) == (
+        attributes["given_name"],
+        attributes["family_name"],
+    )
+
+
+def test_apple_private_relay_email_is_kept():
+    # Given an Apple user who hid their address behind the private relay
+    sub, username, attributes = sign_up("apple_sign_up")
+
+    # When the profile is built
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then the relay address is the profile email
+    assert profile.fields["email"].endswith("@privaterelay.appleid.com")
+
+
+def test_display_name_built_from_long_given_and_family_names_stays_within_its_limit():
+    # Given given and family names each at their own limit
+    attributes = {"given_name": "G" * 128, "family_name": "F" * 128}
+
+    # When the profile is built
+    profile, _ = build(attributes)
+
+    # Then the derived display name still fits the display_name field
+    assert 0 < len(profile.fields["display_name"]) <= BY_NAME["display_name"].max_length
+
+
+@pytest.mark.parametrize(
+    "identities",
+    ["not json", "null", '"Google"', '[{"userId": "1098"}]', "[{}]", '[{"providerName": "Goo\\u0000gle"}]'],
+    ids=["not-json", "null", "json-string", "no-provider-name", "empty-entry", "control-character"],
+)
+def test_unusable_identities_fall_back_to_the_user_name_prefix(identities):
+    # Given a Google user whose identities attribute cannot be read
+    sub, username, attributes = sign_up("google_sign_up")
+    attributes["identities"] = identities
+
+    # When the profile is built
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then the provider is taken from the "Google_" user name
+    assert profile.fields["providers"] == ["Google"]
+
+
+def test_unusable_identities_are_reported_without_their_value():
+    # Given an Apple user whose identities attribute is malformed
+    sub, username, attributes = sign_up("apple_sign_up")
+    attributes["identities"] = "[{broken-Zq7Marker"
+
+    # When the profile is built
+    profile, rejected = profile_from_cognito(sub, username, attributes, now=NOW)
+
+    # Then the provider still comes from the user name, and the problem is reported without the value
+    assert profile.fields["providers"] == ["SignInWithApple"]
+    assert [problem.field for problem in rejected] == ["providers"]
+    assert "Zq7Marker" not in rejected[0].reason
+
+
+def test_user_name_prefix_is_not_trusted_when_identities_names_the_provider():
+    # Given a user whose identities say Google, whatever the user name looks like
+    sub, _, attributes = sign_up("google_sign_up")
+
+    # When the profile is built with an Apple-looking user name
+    profile, _ = profile_from_cognito(sub, "SignInWithApple_000.abc.1", attributes, now=NOW)
+
+    # Then identities win
+    assert profile.fields["providers"] == ["Google"]
+
+
+def test_admin_owned_attributes_are_never_taken_from_cognito_attributes():
+    # Given attributes carrying every admin-owned Cognito attribute (a client could have written them)
+    admin = {
+        spec.cognito_attribute: "enterprise" for spec in FIELDS if spec.owner is Owner.ADMIN and spec.cognito_attribute
+    }
+    assert "custom:plan" in admin
+    _, username, attributes = sign_up("email_sign_up")
+
+    # When the profile is built
+    profile, rejected = build({**attributes, **admin}, username)
+
+    # Then no admin-owned field is set, and nothing was even looked at
+    assert {spec.name for spec in FIELDS if spec.owner is Owner.ADMIN}.isdisjoint(profile.fields)
+    assert rejected == []
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    ["sub", "cognito:groups", "cognito:user_status", "custom:is_admin", "roles", "flags", "aud"],
+)
+def test_attributes_the_map_does_not_declare_never_become_fields(attribute):
+    # Given an attribute outside the map (or named like an admin field)
+    # When the profile is built
+    profile, _ = build({"email": "jane.doe@example.com", attribute: "Zq7Marker"})
+
+    # Then its value appears nowhere in the profile
+    assert "Zq7Marker" not in json.dumps(profile.fields)
+
+
+def test_hostile_values_are_left_out_and_reported_while_the_rest_are_kept():
+    # Given a sign-up whose name has a NUL, locale is 10 KB and picture is a script URL
+    _, username, attributes = sign_up("email_sign_up")
+    attributes |= {"name": "Jane\x00Zq7Marker", "locale": "Zq7Marker" * 1_200, "picture": "javascript:Zq7Marker"}
+
+    # When the profile is built
+    profile, rejected = build(attributes, username)
+
+    # Then the bad fields are absent and reported (without their values), the good ones kept
+    assert {"locale", "picture"}.isdisjoint(profile.fields)
+    assert "Zq7Marker" not in profile.fields.get("display_name", "")
+    assert profile.fields["email"] == attributes["email"]
+    assert profile.fields["email_verified"] is True
+    assert {problem.field for problem in rejected} == {"display_name", "locale", "picture"}
+    assert all("Zq7Marker" not in problem.reason for problem in rejected)
+
+
+def test_empty_attribute_values_are_skipped_without_a_report():
+    # Given attributes present but empty (Cognito sends "" for cleared values)
+    # When the profile is built
+    profile, rejected = build({"email": "jane.doe@example.com", "name": "", "locale": ""})
+
+    # Then they are simply absent
+    assert {"display_name", "locale"}.isdisjoint(profile.fields)
+    assert rejected == []
+
+
+# --- stored item ---------------------------------------------------------------------
+
+
+def google_profile() -> Profile:
+    sub, username, attributes = sign_up("google_sign_up")
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+    return profile
+
+
+def test_item_round_trip_gives_back_the_same_profile():
+    # Given a profile with admin fields and preferences set
+    profile = google_profile().with_changes(
+        {"plan": "pro", "roles": ["editor"], "preferences": {"theme": "dark"}}, LATER
+    )
+
+    # When it is written as an item and read back
+    restored = Profile.from_item(profile.to_item())
+
+    # Then nothing is lost or changed
+    assert restored == profile
+
+
+def test_item_is_keyed_by_user_id():
+    # Given a profile
+    profile = google_profile()
+
+    # When it becomes an item
+    item = profile.to_item()
+
+    # Then the table key holds the sub
+    assert item["user_id"] == profile.user_id
+
+
+def test_none_fields_are_not_written_to_the_item():
+    # Given a profile whose fields hold a None (e.g. built by hand)
+    profile = Profile("u-1", "u-1", NOW, NOW, fields={"email": "a@example.com", "locale": None})
+
+    # When it becomes an item
+    item = profile.to_item()
+
+    # Then the None field is absent instead of stored as NULL
+    assert "locale" not in item
+
+
+def test_reading_an_item_ignores_attributes_the_map_does_not_declare():
+    # Given a stored item with stray attributes, some named like forbidden claims
+    item = google_profile().to_item() | {"sub": "x", "cognito:groups": ["admin"], "is_admin": True}
+
+    # When it is read
+    profile = Profile.from_item(item)
+
+    # Then only declared fields are fields
+    assert set(profile.fields) <= set(BY_NAME)
+
+
+def test_field_values_cannot_overwrite_bookkeeping_attributes():
+    # Given a profile whose fields mapping (wrongly) carries bookkeeping names
+    profile = Profile("u-1", "name-1", NOW, NOW, fields={"user_id": "u-2", "version": 99}, version=3)
+
+    # When it becomes an item
+    item = profile.to_item()
+
+    # Then the key and version are the profile's own
+    assert (item["user_id"], item["version"]) == ("u-1", 3)
+
+
+# --- changes -------------------------------------------------------------------------
+
+
+def test_with_changes_bumps_the_version_and_update_time_only():
+    # Given a stored profile
+    profile = google_profile()
+
+    # When a field changes
+    changed = profile.with_changes({"locale": "fr-FR"}, LATER)
+
+    # Then the version goes up by one, updated_at moves, created_at stays
+    assert changed.version == profile.version + 1
+    assert (changed.created_at, changed.updated_at) == (profile.created_at, LATER)
+    assert changed.fields["locale"] == "fr-FR"
+
+
+def test_with_changes_none_removes_the_field():
+    # Given a profile with a picture
+    profile = google_profile()
+    assert "picture" in profile.fields
+
+    # When the picture is changed to None
+    changed = profile.with_changes({"picture": None}, LATER)
+
+    # Then the field is gone, not stored as None
+    assert "picture" not in changed.fields
+
+
+def test_with_changes_leaves_the_original_profile_untouched():
+    # Given a profile
+    profile = google_profile()
+    before = dict(profile.fields)
+
+    # When a changed copy is made
+    profile.with_changes({"display_name": "Sam R.", "picture": None}, LATER)
+
+    # Then the original is as it was
+    assert dict(profile.fields) == before
+    assert profile.version == 1
+
+
+def test_native_user_with_a_federated_looking_user_name_stays_a_cognito_user():
+    # Given a native user (no identities attribute) who chose a user name like a Google one
+    _, _, attributes = sign_up("email_sign_up")
+    attributes.pop("identities", None)
+
+    # When the profile is built
+    profile, rejected = build(attributes, username="Google_123456789")
+
+    # Then the user name does not make them a Google user
+    assert profile.fields["providers"] == ["Cognito"]
+    assert rejected == []
+
+
+def test_display_name_cut_to_its_limit_does_not_end_in_a_space():
+    # Given given and family names whose join crosses the display name limit at a space
+    limit = BY_NAME["display_name"].max_length
+    attributes = {"given_name": "a" * (limit - 1), "family_name": "Family"}
+
+    # When the profile is built
+    profile, _ = build(attributes)
+
+    # Then the derived display name is trimmed, as the validator would have left it
+    assert profile.fields["display_name"] == "a" * (limit - 1)

@@ -1,0 +1,144 @@
+"""The event contract built from stream records (the samples in events/, taken from moto's stream)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.event_models import DETAIL_MODELS
+from shared.events import REDACTED, build_detail, build_entry, entry_size
+from shared.streams import PoisonRecord, decode
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "streams"
+
+
+def sample(name: str) -> list[dict[str, Any]]:
+    return json.loads((EVENTS / name).read_text())["Records"]
+
+
+def entry(record: dict[str, Any], include_pii: bool = False) -> dict[str, Any] | None:
+    return build_entry(decode(record), source="profile-sync", bus_name="profiles", include_pii=include_pii)
+
+
+def test_an_insert_becomes_profile_created_with_the_fields_it_holds() -> None:
+    # Given the stream record of a new profile
+    (record,) = sample("stream_insert.json")
+
+    # When its event is built
+    built = entry(record, include_pii=True)
+
+    # Then it is a ProfileCreated carrying the profile's fields at version 1
+    assert built is not None
+    detail = json.loads(built["Detail"])
+    assert built["DetailType"] == "ProfileCreated"
+    assert detail["version"] == 1
+    assert detail["new"] == {
+        "email": "ada@example.com",
+        "email_verified": True,
+        "providers": ["Google"],
+        "plan": "free",
+        "display_name": "Ada Lovelace",
+        "locale": "en-GB",
+    }
+    assert detail["changed"] == list(detail["new"])
+
+
+def test_a_modify_carries_only_the_changed_fields_old_and_new() -> None:
+    # Given an update of plan and display name
+    (record,) = sample("stream_modify_synced.json")
+
+    # When its event is built with PII
+    detail = build_detail(decode(record), include_pii=True)
+
+    # Then exactly those fields appear, before and after
+    assert detail is not None
+    assert detail["changed"] == ["plan", "display_name"]
+    assert detail["old"] == {"plan": "free", "display_name": "Ada Lovelace"}
+    assert detail["new"] == {"plan": "pro", "display_name": "Ada King"}
+
+
+def test_a_bookkeeping_only_modify_builds_no_event() -> None:
+    # Given an update that changed only version and updated_at
+    (record,) = sample("stream_modify_bookkeeping.json")
+
+    # When its event is built
+    # Then there is none
+    assert entry(record) is None
+
+
+def test_a_remove_becomes_profile_deleted_one_version_past_the_last() -> None:
+    # Given the removal of a profile stored at version 4
+    (record,) = sample("stream_remove.json")
+
+    # When its event is built
+    built = entry(record)
+
+    # Then it is a ProfileDeleted at version 5 with no values
+    assert built is not None
+    detail = json.loads(built["Detail"])
+    assert built["DetailType"] == "ProfileDeleted"
+    assert detail["version"] == 5
+    assert "new" not in detail
+    assert "old" not in detail
+
+
+def test_the_event_id_is_the_stream_records_id() -> None:
+    # Given a stream record (redelivered records keep their eventID)
+    (record,) = sample("stream_modify_unsynced.json")
+
+    # When its event is built twice
+    first, second = build_detail(decode(record), False), build_detail(decode(record), False)
+
+    # Then both carry the record's id
+    assert first is not None
+    assert second is not None
+    assert first["event_id"] == second["event_id"] == record["eventID"]
+
+
+def test_pii_values_are_redacted_unless_included() -> None:
+    # Given an update of a PII field (display name) and a plain one (plan)
+    (record,) = sample("stream_modify_synced.json")
+
+    # When its event is built without PII
+    detail = build_detail(decode(record), include_pii=False)
+
+    # Then the PII values are replaced by the marker and listed
+    assert detail is not None
+    assert detail["new"] == {"plan": "pro", "display_name": REDACTED}
+    assert detail["redacted"] == ["display_name"]
+
+
+@pytest.mark.parametrize("include_pii", [False, True])
+def test_every_event_built_from_the_samples_fits_the_contract(include_pii: bool) -> None:
+    # Given a mixed batch of creations, updates and a deletion
+    records = sample("stream_mixed_batch.json")
+
+    # When their events are built
+    built = [event for event in (entry(record, include_pii) for record in records) if event]
+
+    # Then each validates against its pydantic model
+    for event in built:
+        DETAIL_MODELS[event["DetailType"]].model_validate_json(event["Detail"])
+    assert {event["DetailType"] for event in built} == {"ProfileCreated", "ProfileUpdated", "ProfileDeleted"}
+
+
+def test_an_undecodable_image_is_a_poison_record() -> None:
+    # Given a record whose new image holds an unknown attribute type
+    record = sample("stream_poison.json")[0]
+
+    # When it is decoded
+    # Then it is rejected, naming the image and not the value
+    with pytest.raises(PoisonRecord, match="NewImage cannot be decoded"):
+        decode(record)
+
+
+def test_entry_size_counts_what_eventbridge_counts() -> None:
+    # Given an entry
+    built = {"Source": "abc", "DetailType": "ProfileCreated", "Detail": '{"é":1}', "EventBusName": "ignored"}
+
+    # When its size is taken
+    # Then it is the UTF-8 bytes of source, detail type and detail
+    assert entry_size(built) == 3 + 14 + 8
