@@ -141,9 +141,8 @@ class Supervisor:
 
     def _on_signal(self, previous: object) -> Callable[[int, object], None]:
         def handle(signum: int, frame: object) -> None:
-            self.stop()
-            if callable(previous):
-                previous(signum, frame)
+            # Unwind rather than kill here: the stack's own stop (its `with` or `finally`) ends its
+            # threads before the children they talk to; atexit stops whatever is left.
             raise SystemExit(128 + signum)
 
         return handle

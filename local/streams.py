@@ -271,6 +271,8 @@ class MappingPoller(threading.Thread):
             try:
                 busy = self._poll_once()
             except Exception:
+                if self.stopping.is_set():
+                    return
                 log.exception("stream mapping %s: poll failed; retrying", self.spec.name)
                 busy = False
             if not busy:
