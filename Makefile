@@ -84,7 +84,7 @@ test: lint typecheck template build build-host unit integration
 demo: $(VENV)/.installed local-deps
 	@$(PY) -m local demo
 
-bench: $(VENV)/.installed build-host
+bench: $(VENV)/.installed build-host local-deps
 	$(PY) -m bench
 
 # The event contract's JSON Schemas and the sample stream events, regenerated and committed.

@@ -129,7 +129,7 @@ def verify_id_token(stack: Stack, token: str) -> dict[str, Any]:
     from joserfc.jwk import KeySet
 
     assert stack.endpoints is not None
-    issuer = f"{stack.endpoints.cognito}/{stack.user_pool_id}"
+    issuer = f"{stack.endpoints.cognito_issuer}/{stack.user_pool_id}"
     with urllib.request.urlopen(f"{issuer}/.well-known/jwks.json", timeout=2) as response:  # noqa: S310 - loopback
         keys = KeySet.import_key_set(json.load(response))
     decoded = jwt.decode(token, keys, algorithms=["RS256"])

@@ -20,6 +20,7 @@ from typing import Any
 
 from local import processes
 from local.cognito_events import PoolBehaviour
+from local.cognito_proxy import CognitoProxy
 from local.lambda_runtime import InvokeServer, Runtime, function_arn
 from local.streams import FailedBatch, MappingPoller, MappingSpec, failure_message
 from local.template import REGION, Resolver, functions, load_template, resources_of_type
@@ -44,7 +45,8 @@ log = logging.getLogger("local.stack")
 @dataclass(frozen=True)
 class Endpoints:
     dynamodb: str
-    cognito: str
+    cognito: str  # the Cognito API: cognito-local behind local.cognito_proxy
+    cognito_issuer: str  # cognito-local itself: token issuer, JWKS, health
     moto: str
     lambda_: str
 
@@ -86,6 +88,7 @@ class Stack:
         self.specs = {name: spec for name, spec in functions(self.template).items() if self.resolver.included(name)}
         self.supervisor: processes.Supervisor | None = None
         self.server: InvokeServer | None = None
+        self.cognito_proxy: CognitoProxy | None = None
         self.runtime: Runtime | None = None
         self.endpoints: Endpoints | None = None
         self.pollers: list[MappingPoller] = []
@@ -123,9 +126,11 @@ class Stack:
         self.supervisor = processes.Supervisor()
         self.server = InvokeServer(runtime=None)  # type: ignore[arg-type]  # bound now, serving once provisioned
         ports = {name: processes.free_port() for name in ("dynamodb", "cognito", "moto")}
+        self.cognito_proxy = CognitoProxy(ports["cognito"]).start()
         self.endpoints = Endpoints(
             dynamodb=f"http://127.0.0.1:{ports['dynamodb']}",
-            cognito=f"http://127.0.0.1:{ports['cognito']}",
+            cognito=self.cognito_proxy.url,
+            cognito_issuer=f"http://127.0.0.1:{ports['cognito']}",
             moto=f"http://127.0.0.1:{ports['moto']}",
             lambda_=self.server.url,
         )
@@ -140,7 +145,9 @@ class Stack:
 
         endpoints = self.endpoints
         processes.wait_until(lambda: processes.http_ok(f"{endpoints.moto}/moto-api/"), moto, READY_TIMEOUT_SECONDS)
-        processes.wait_until(lambda: processes.http_ok(f"{endpoints.cognito}/health"), cognito, READY_TIMEOUT_SECONDS)
+        processes.wait_until(
+            lambda: processes.http_ok(f"{endpoints.cognito_issuer}/health"), cognito, READY_TIMEOUT_SECONDS
+        )
         processes.wait_until(self._dynamodb_ready, dynamodb, READY_TIMEOUT_SECONDS)
         self.timings["components"] = time.perf_counter() - began
         self._provision()
@@ -161,6 +168,9 @@ class Stack:
             else:
                 self.server.server_close()
             self.server = None
+        if self.cognito_proxy is not None:
+            self.cognito_proxy.stop()
+            self.cognito_proxy = None
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
@@ -372,7 +382,7 @@ class Stack:
                 {
                     (name, "Arn"): pool["Arn"],
                     (name, "ProviderName"): f"cognito-idp.{REGION}.amazonaws.com/{pool['Id']}",
-                    (name, "ProviderURL"): f"{self.endpoints.cognito}/{pool['Id']}",  # type: ignore[union-attr]
+                    (name, "ProviderURL"): f"{self.endpoints.cognito_issuer}/{pool['Id']}",  # type: ignore[union-attr]
                 }
             )
             self.user_pool_id = self.user_pool_id or pool["Id"]

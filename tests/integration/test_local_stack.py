@@ -179,3 +179,15 @@ def test_invoke_api_rejects_a_payload_that_is_not_json(stack: Stack) -> None:
         stack.client("lambda").invoke(FunctionName="PostConfirmationFunction", Payload=b"{not json")
     # Then Lambda's 400 comes back
     assert raised.value.response["Error"]["Code"] == "InvalidRequestContentException"
+
+
+def test_updating_a_user_cognito_does_not_know_answers_user_not_found(stack: Stack) -> None:
+    # When an attribute of a user that is not in the pool is written (as the Cognito sync may)
+    with pytest.raises(ClientError) as raised:
+        stack.client("cognito-idp").admin_update_user_attributes(
+            UserPoolId=stack.user_pool_id,
+            Username="Google_000000000000",
+            UserAttributes=[{"Name": "name", "Value": "Nobody"}],
+        )
+    # Then the error is Cognito's, not cognito-local's NotAuthorizedException
+    assert raised.value.response["Error"]["Code"] == "UserNotFoundException"
