@@ -20,6 +20,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +34,8 @@ from local.template import ACCOUNT_ID, REGION, FunctionSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+LOG_TAIL_BYTES = 32 * 1024  # Lambda returns the last 4 KB; more is kept here, within HTTP header limits
+HISTORY = 1000  # invocations remembered for the demo, tests and `up`
 COGNITO_PREFIX = "/cognito-local"  # cognito-local's endpoint: its events are adapted (cognito_events)
 Handler = Callable[[Any, Any], Any]
 
@@ -177,7 +180,7 @@ class Runtime:
     ) -> None:
         self.pool = pool
         self.functions = {name: LocalFunction(spec, environments[name]) for name, spec in specs.items()}
-        self.history: list[Invocation] = []
+        self.history: deque[Invocation] = deque(maxlen=HISTORY)
         self._lock = threading.Lock()
         self._overrides: dict[str, Handler] = {}
         self.on_invoke: Callable[[Invocation], None] | None = None
@@ -377,7 +380,7 @@ class _InvokeHandler(BaseHTTPRequestHandler):
         if invocation.function_error:
             headers["X-Amz-Function-Error"] = invocation.function_error
         if self.headers.get("X-Amz-Log-Type") == "Tail":
-            headers["X-Amz-Log-Result"] = base64.b64encode(invocation.logs.encode()).decode()
+            headers["X-Amz-Log-Result"] = base64.b64encode(invocation.logs.encode()[-LOG_TAIL_BYTES:]).decode()
         self._send(200, payload, headers)
 
     def _error(self, status: int, kind: str, message: str) -> None:

@@ -174,6 +174,7 @@ class Stack:
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
+        self._clients = {}
         for name, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(name, None)
