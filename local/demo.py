@@ -139,6 +139,8 @@ class Demo:
         started = time.perf_counter()
         queue, event = self.inbox.wait_event("ProfileUpdated", self.sub)
         arrived = time.perf_counter() - started
+        detail = event.get("detail") or {}
+        check(detail.get("version") == updated["version"], f"ProfileUpdated carries version {detail.get('version')}")
         attributes = scenario.wait_for(
             lambda: (
                 found
@@ -151,7 +153,7 @@ class Demo:
         synced = time.perf_counter() - started
         return [
             f"profile v{updated['version']}: display_name=Ada King, plan=pro (update conditional on the version)",
-            f"ProfileUpdated at {queue} after {arrived:.2f} s (source {event.get('source')})",
+            f"ProfileUpdated v{detail['version']} changed={detail.get('changed')} at {queue} after {arrived:.2f} s",
             f"cognito-local: name={attributes['name']}, custom:plan={attributes['custom:plan']} after {synced:.2f} s",
         ]
 
@@ -160,8 +162,9 @@ class Demo:
         scenario.delete_profile(self.stack, self.sub)
         check(scenario.profile_item(self.stack, self.sub) is None, "profile still stored after the delete")
         started = time.perf_counter()
-        queue, _ = self.inbox.wait_event("ProfileDeleted", self.sub)
-        return [f"profile deleted; ProfileDeleted at {queue} after {time.perf_counter() - started:.2f} s"]
+        queue, event = self.inbox.wait_event("ProfileDeleted", self.sub)
+        version = (event.get("detail") or {}).get("version")
+        return [f"profile deleted; ProfileDeleted v{version} at {queue} after {time.perf_counter() - started:.2f} s"]
 
 
 def run(say: Callable[[str], None] = print, verbose: bool = False) -> Report:
