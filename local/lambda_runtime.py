@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from local import cognito_events
+from local.processes import HIDDEN_AWS_SETTINGS
 from local.template import ACCOUNT_ID, REGION, FunctionSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,9 +143,15 @@ def _project_modules() -> list[str]:
     return [name for name in list(sys.modules) if name.partition(".")[0] in _PACKAGES]
 
 
+_HIDDEN = HIDDEN_AWS_SETTINGS
+
+
 @contextlib.contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    previous = {name: os.environ.get(name) for name in variables}
+def local_environment(variables: dict[str, str]) -> Iterator[None]:
+    """Apply a function's variables (and hide the developer's AWS settings) for one invocation."""
+    previous = {name: os.environ.get(name) for name in (*variables, *_HIDDEN)}
+    for name in _HIDDEN:
+        os.environ.pop(name, None)
     os.environ.update(variables)
     try:
         yield
@@ -190,7 +197,7 @@ class Runtime:
 
     def _import(self, function: LocalFunction) -> None:
         module_name, _, attribute = function.spec.handler.rpartition(".")
-        with _environment(self._lambda_environment(function)), _modules(function.modules):
+        with local_environment(self._lambda_environment(function)), _modules(function.modules):
             try:
                 module = importlib.import_module(module_name)
                 function.handler = getattr(module, attribute)
@@ -256,7 +263,7 @@ class Runtime:
                 body: Any = function.import_error
                 error_kind = "Unhandled"
             else:
-                with _environment(self._lambda_environment(function)), _modules(function.modules):
+                with local_environment(self._lambda_environment(function)), _modules(function.modules):
                     context.started = time.monotonic()
                     try:
                         body = handler(event, context)

