@@ -2,7 +2,10 @@
 
 import base64
 import json
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +194,22 @@ def test_updating_a_user_cognito_does_not_know_answers_user_not_found(stack: Sta
         )
     # Then the error is Cognito's, not cognito-local's NotAuthorizedException
     assert raised.value.response["Error"]["Code"] == "UserNotFoundException"
+
+
+def test_invoke_command_runs_a_sample_event_and_prints_response_and_logs() -> None:
+    # Given a sample event from events/ (no stack running: the command starts its own)
+    root = Path(__file__).resolve().parents[2]
+    event = root / "events" / "cognito" / "post_confirmation_email_sign_up.json"
+    # When `python -m local invoke` runs it
+    result = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "local", "invoke", "PostConfirmationFunction", "-e", str(event)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    # Then it prints the function's response on stdout, its logs on stderr, and exits 0
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["triggerSource"] == "PostConfirmation_ConfirmSignUp"
+    assert "REPORT RequestId" in result.stderr
