@@ -142,3 +142,18 @@ class Stack:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         return self.received(self.dead_letter_queue_url)
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds

@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from shared.cognito_sync import TokenBucket
 from shared.streams import backoff
-
-
-class FakeClock:
-    """Time that moves only when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds
+from tests.streams import FakeClock
 
 
 def test_a_burst_within_capacity_does_not_wait() -> None:

@@ -318,3 +318,20 @@ def test_a_record_without_a_sequence_number_fails_the_whole_batch(
 
     # Then the failure is reported with an empty identifier: Lambda retries the whole batch
     assert response == {"batchItemFailures": [{"itemIdentifier": ""}]}
+
+
+def test_no_pii_value_reaches_the_logs(stack: Stack, context: LambdaContext, logs: Callable[[], str]) -> None:
+    # Given changes of PII fields, one of them in a poison record
+    create(stack, "u1", email="ada@example.com", display_name="Ada Lovelace")
+    stack.repository.update("u1", {"display_name": "Countess Lovelace"}, expected_version=1)
+    records = stack.stream.read()
+    records[1]["dynamodb"]["OldImage"]["email"] = {"Q": "ada@example.com"}
+
+    # When the batch is handled
+    invoke(records, context)
+
+    # Then the logs name records and problems, never the values
+    text = logs()
+    assert "Poison record" in text
+    for value in ("ada@example.com", "Ada Lovelace", "Countess Lovelace"):
+        assert value not in text

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from shared.cognito_sync import CognitoSync, TokenBucket
 from shared.profile import Profile
+from shared.settings import SyncSettings
 from stream_handlers.sync_cognito.app import handler
-from tests.streams import LambdaContext, Stack
+from tests.streams import FakeClock, LambdaContext, Stack
 
 NOW = "2026-11-28T00:00:00.000Z"
 
@@ -250,3 +253,46 @@ def test_a_deployment_error_is_retried_not_parked(stack: Stack, context: LambdaC
     # Then the record is reported for retry and nothing is parked
     assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
     assert stack.dead_letters() == []
+
+
+def test_no_pii_value_reaches_the_logs(stack: Stack, context: LambdaContext, logs: Callable[[], str]) -> None:
+    # Given a synced PII field (display name) changing, and Cognito refusing it once for good
+    given_user(stack, "u1", display_name="Ada Lovelace")
+    given_user(stack, "u2", display_name="Grace Hopper")
+    stack.repository.update("u1", {"display_name": "Countess Lovelace"}, expected_version=1)
+    stack.repository.update("u2", {"display_name": "Rear Admiral Hopper"}, expected_version=1)
+    cognito_answers("InvalidParameterException")
+
+    # When the batch is handled
+    invoke(stack, context)
+
+    # Then the logs name attributes, never their values
+    text = logs()
+    assert "Cognito attributes synced" in text
+    for value in ("Ada Lovelace", "Countess Lovelace", "Grace Hopper", "Rear Admiral Hopper"):
+        assert value not in text
+
+
+def test_calls_are_paced_by_the_rate_limit(stack: Stack) -> None:
+    # Given 15 users' synced changes and a limit of 5 calls per second (a fifth of 25 req/s)
+    for index in range(15):
+        given_user(stack, f"u{index:02}", plan="free")
+    for index in range(15):
+        stack.repository.update(f"u{index:02}", {"plan": "pro"}, expected_version=1)
+    records = stack.stream.read()
+    clock = FakeClock()
+    config = SyncSettings(user_pool_id=stack.user_pool_id, dead_letter_queue_url=stack.dead_letter_queue_url)
+    rate = 0.2 * config.cognito_quota_per_second
+    syncer = CognitoSync(
+        config,
+        boto3.client("cognito-idp"),
+        lambda: boto3.client("sqs"),
+        TokenBucket(rate, clock=clock, sleep=clock.sleep),
+    )
+
+    # When the batch is synced
+    result = syncer.sync(records)
+
+    # Then the 10 calls beyond the burst of 5 waited two seconds in all
+    assert result.calls == 15
+    assert abs(clock.slept - 10 / rate) < 1e-9
