@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,15 +51,36 @@ class MissingPrerequisite(RuntimeError):
     """Something the local stack needs is not installed; the message says exactly what."""
 
 
+JAVA = ("java", 17, "Java 17 or later runs DynamoDB Local; e.g. 'apt-get install openjdk-17-jre-headless'")
+NODE = ("node", 20, "Node.js 20 or later runs cognito-local; e.g. 'apt-get install nodejs npm'")
+
+
+def _major_version(command: list[str]) -> int | None:
+    """The major version a tool reports (``java -version``, ``node --version``), None if unreadable."""
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'(?:version "|^v)(\d+)(?:\.(\d+))?', result.stdout + result.stderr, re.MULTILINE)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major  # Java 8 says "1.8"
+
+
 def check_tools() -> None:
-    """Fail with one message naming every missing tool (java for DynamoDB Local, node for cognito-local)."""
-    missing = []
-    if shutil.which("java") is None:
-        missing.append("java (Java 17 or later runs DynamoDB Local; e.g. 'apt-get install openjdk-17-jre-headless')")
-    if shutil.which("node") is None:
-        missing.append("node (Node.js 20 or later runs cognito-local; e.g. 'apt-get install nodejs npm')")
-    if missing:
-        raise MissingPrerequisite("the local stack needs: " + "; ".join(missing))
+    """Fail with one message naming every missing or too old tool (java, node)."""
+    problems = []
+    for tool, minimum, hint in (JAVA, NODE):
+        path = shutil.which(tool)
+        if path is None:
+            problems.append(f"{tool} is not installed ({hint})")
+            continue
+        major = _major_version([path, "-version" if tool == "java" else "--version"])
+        if major is not None and major < minimum:
+            problems.append(f"{tool} {major} is too old ({hint})")
+    if problems:
+        raise MissingPrerequisite("the local stack cannot run: " + "; ".join(problems))
 
 
 def _lock_digest() -> str:
