@@ -54,10 +54,16 @@ class _CapturingStream(io.TextIOBase):
 
     def write(self, text: str) -> int:
         buffer = getattr(self.local, "buffer", None)
-        return buffer.write(text) if buffer is not None else int(self.real.write(text))
+        if buffer is not None:
+            return int(buffer.write(text))
+        try:
+            return int(self.real.write(text))
+        except ValueError:  # the stream it wrapped was closed (a test runner's capture): the console
+            return int(sys.__stderr__.write(text)) if sys.__stderr__ else len(text)
 
     def flush(self) -> None:
-        self.real.flush()
+        with contextlib.suppress(ValueError, OSError):
+            self.real.flush()
 
     def isatty(self) -> bool:
         return False
