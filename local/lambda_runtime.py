@@ -149,14 +149,11 @@ def _project_modules() -> list[str]:
     return [name for name in list(sys.modules) if name.partition(".")[0] in _PACKAGES]
 
 
-_HIDDEN = HIDDEN_AWS_SETTINGS
-
-
 @contextlib.contextmanager
 def local_environment(variables: dict[str, str]) -> Iterator[None]:
     """Apply a function's variables (and hide the developer's AWS settings) for one invocation."""
-    previous = {name: os.environ.get(name) for name in (*variables, *_HIDDEN)}
-    for name in _HIDDEN:
+    previous = {name: os.environ.get(name) for name in (*variables, *HIDDEN_AWS_SETTINGS)}
+    for name in HIDDEN_AWS_SETTINGS:
         os.environ.pop(name, None)
     os.environ.update(variables)
     try:
