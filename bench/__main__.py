@@ -123,6 +123,15 @@ def main() -> None:
     print("\n== Stream handlers ==")
     streams.run()
 
+    from local import demo
+
+    print("\n== Local stack: make demo, warm (packages installed) ==")
+    figures = demo.measure()
+    parts = (("stack start", "stack_start_s"), ("scenario, every step checked", "scenario_s"), ("stop", "stop_s"))
+    for label, key in parts:
+        print(f"{label:<46} {figures[key]:8.2f} s")
+    print(f"{'whole demo, wall':<46} {figures['total_s']:8.2f} s  <= 10 s")
+
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,230 @@
+"""`make demo`: the whole pipeline on the local stack, narrated, every outcome checked.
+
+Sign-up -> profile -> enriched, verified token -> Google and Apple first sign-ins ->
+forgot-password (profile untouched) -> profile edit -> ProfileUpdated at the example
+consumer queue and the synced attribute in Cognito -> deletion -> ProfileDeleted.
+Exit status 0 only if every step's outcome was checked.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from local import processes, scenario
+from local.scenario import Failed, check
+from local.stack import Stack
+
+EMAIL = "ada@example.com"
+PROFILE_CLAIMS = ("name", "locale", "picture", "plan", "tenant_id", "roles")
+
+
+@dataclass
+class Report:
+    steps: list[tuple[str, bool, float]] = field(default_factory=list)
+    stack_seconds: float = 0.0
+    scenario_seconds: float = 0.0
+    stop_seconds: float = 0.0
+    total_seconds: float = 0.0
+    left_running: list[int] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.steps) and all(ok for _, ok, _ in self.steps) and not self.left_running
+
+
+def _claims(claims: dict[str, Any]) -> str:
+    shown = {key: claims[key] for key in PROFILE_CLAIMS if key in claims}
+    return ", ".join(f"{key}={value}" for key, value in shown.items()) or "(none)"
+
+
+class Demo:
+    def __init__(self, stack: Stack, say: Callable[[str], None]) -> None:
+        self.stack = stack
+        self.say = say
+        self.sub = ""
+        self.inbox = scenario.Inbox(stack, scenario.consumer_queues(stack))
+
+    def steps(self) -> list[tuple[str, Callable[[], list[str]]]]:
+        return [
+            ("email sign-up", self.email_sign_up),
+            ("sign-in", self.sign_in),
+            ("Google first sign-in", self.google),
+            ("Apple first sign-in", self.apple),
+            ("forgot password", self.forgot_password),
+            ("profile edit", self.edit),
+            ("deletion", self.delete),
+        ]
+
+    def _last(self, source: str) -> str:
+        assert self.stack.runtime is not None
+        found = [item for item in self.stack.runtime.history if item.source == source]
+        check(bool(found), f"no {source} invocation reached the runner")
+        last = found[-1]
+        check(last.function_error is None, f"{last.function} failed: {last.payload.decode()[:300]}")
+        return f"{source} -> {last.function} ({last.duration_ms:.0f} ms)"
+
+    def email_sign_up(self) -> list[str]:
+        self.sub = scenario.sign_up(self.stack, EMAIL, {"name": "Ada Lovelace", "locale": "en-GB"})
+        ran = self._last("PostConfirmation_ConfirmSignUp")
+        stored = scenario.profile(self.stack, self.sub)
+        check(stored is not None, "no profile after the confirmed sign-up")
+        assert stored is not None
+        check(stored.get("display_name") == "Ada Lovelace", f"display_name is {stored.get('display_name')!r}")
+        check(stored.get("providers") == ["Cognito"], f"providers are {stored.get('providers')!r}")
+        return [
+            f"{EMAIL} signed up and confirmed with code {scenario.CODE} in cognito-local",
+            ran,
+            f"profile v{stored['version']}: display_name={stored['display_name']}, locale={stored.get('locale')}, "
+            f"email_verified={stored.get('email_verified')}, providers={stored['providers']}",
+        ]
+
+    def sign_in(self) -> list[str]:
+        tokens = scenario.sign_in(self.stack, EMAIL)
+        ran = self._last("TokenGeneration_Authentication")
+        claims = scenario.verify_id_token(self.stack, tokens["IdToken"])
+        check(claims.get("sub") == self.sub, "ID token is for another user")
+        check(claims.get("name") == "Ada Lovelace", f"name claim is {claims.get('name')!r}")
+        check(claims.get("locale") == "en-GB", f"locale claim is {claims.get('locale')!r}")
+        return [ran, f"ID token verified (RS256 against the JWKS, iss, aud, exp); profile claims: {_claims(claims)}"]
+
+    def _federated(self, user: scenario.FederatedUser, display_name: str) -> list[str]:
+        claims = scenario.federated_first_sign_in(self.stack, user)
+        stored = scenario.profile(self.stack, user.sub)
+        check(stored is not None, f"no profile for {user.username}")
+        assert stored is not None
+        check(stored.get("providers") == [user.provider], f"providers are {stored.get('providers')!r}")
+        check(stored.get("display_name") == display_name, f"display_name is {stored.get('display_name')!r}")
+        check(claims.get("name") == display_name, f"name claim is {claims.get('name')!r}")
+        return [
+            f"{user.username}: PostConfirmation_ConfirmSignUp, then TokenGeneration_HostedAuth (V2) via the Invoke API",
+            f"profile v{stored['version']}: display_name={stored['display_name']}, providers={stored['providers']}; "
+            f"ID token claims: {_claims(claims)}",
+        ]
+
+    def google(self) -> list[str]:
+        user = scenario.federated(
+            "Google",
+            "109876543210987654321",
+            "grace.hopper@gmail.example",
+            {"name": "Grace Hopper", "picture": "https://lh3.googleusercontent.example/a/grace"},
+        )
+        return self._federated(user, "Grace Hopper")
+
+    def apple(self) -> list[str]:
+        # Apple sends the name on the first authorisation only, as given and family name.
+        user = scenario.federated(
+            "SignInWithApple",
+            "001234.56789abcdef0123456789abcdef.0912",
+            "k3x9q@privaterelay.appleid.example",
+            {"given_name": "Katherine", "family_name": "Johnson"},
+        )
+        return self._federated(user, "Katherine Johnson")
+
+    def forgot_password(self) -> list[str]:
+        before = scenario.profile_item(self.stack, self.sub)
+        scenario.reset_password(self.stack, EMAIL)
+        ran = self._last("PostConfirmation_ConfirmForgotPassword")
+        after = scenario.profile_item(self.stack, self.sub)
+        check(before == after, "the forgot-password confirmation changed the profile")
+        scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)
+        return [ran, "profile byte-for-byte unchanged; the new password signs in"]
+
+    def edit(self) -> list[str]:
+        check(bool(self.stack.pollers), "template.yaml has no stream handlers: nothing carries changes outward")
+        updated = scenario.edit_profile(self.stack, self.sub, {"display_name": "Ada King", "plan": "pro"})
+        started = time.perf_counter()
+        queue, event = self.inbox.wait_event("ProfileUpdated", self.sub)
+        arrived = time.perf_counter() - started
+        detail = event.get("detail") or {}
+        check(detail.get("version") == updated["version"], f"ProfileUpdated carries version {detail.get('version')}")
+        attributes = scenario.wait_for(
+            lambda: (
+                found
+                if (found := scenario.cognito_attributes(self.stack, EMAIL)).get("name") == "Ada King"
+                and found.get("custom:plan") == "pro"
+                else None
+            ),
+            "name=Ada King and custom:plan=pro in cognito-local",
+        )
+        synced = time.perf_counter() - started
+        return [
+            f"profile v{updated['version']}: display_name=Ada King, plan=pro (update conditional on the version)",
+            f"ProfileUpdated v{detail['version']} changed={detail.get('changed')} at {queue} after {arrived:.2f} s",
+            f"cognito-local: name={attributes['name']}, custom:plan={attributes['custom:plan']} after {synced:.2f} s",
+        ]
+
+    def delete(self) -> list[str]:
+        check(bool(self.stack.pollers), "template.yaml has no stream handlers: nothing carries changes outward")
+        scenario.delete_profile(self.stack, self.sub)
+        check(scenario.profile_item(self.stack, self.sub) is None, "profile still stored after the delete")
+        started = time.perf_counter()
+        queue, event = self.inbox.wait_event("ProfileDeleted", self.sub)
+        version = (event.get("detail") or {}).get("version")
+        return [f"profile deleted; ProfileDeleted v{version} at {queue} after {time.perf_counter() - started:.2f} s"]
+
+
+def run(say: Callable[[str], None] = print, verbose: bool = False) -> Report:
+    """Start the stack, run every step, stop the stack; the report says what passed and how long it took."""
+    report = Report()
+    began = time.perf_counter()
+    say("profile-sync local demo: template.yaml on DynamoDB Local, cognito-local and moto (no Docker, no AWS)")
+    stack = Stack(say=say)
+    pids: list[int] = []
+    try:
+        stack.start()
+        report.stack_seconds = time.perf_counter() - began
+        assert stack.endpoints is not None
+        assert stack.supervisor is not None
+        pids = [child.process.pid for child in stack.supervisor.children]
+        say(
+            f"  stack up in {report.stack_seconds:.1f} s: {len(stack.specs)} functions, "
+            f"{len(stack.pollers)} stream mappings, table {stack.table_name}, pool {stack.user_pool_id}"
+        )
+        demo = Demo(stack, say)
+        scenario_began = time.perf_counter()
+        for number, (title, step) in enumerate(demo.steps(), start=1):
+            started = time.perf_counter()
+            try:
+                lines = step()
+                ok = True
+            except Exception as exc:
+                lines = [f"FAILED: {exc}" if isinstance(exc, Failed) else f"FAILED: {type(exc).__name__}: {exc}"]
+                if verbose or not isinstance(exc, Failed):
+                    lines += traceback.format_exc().splitlines()[-6:]
+                ok = False
+            seconds = time.perf_counter() - started
+            report.steps.append((title, ok, seconds))
+            say(f"{number}. {title:<22}{'ok' if ok else 'FAILED':>6} {seconds:6.2f} s")
+            for line in lines:
+                say(f"     {line}")
+        report.scenario_seconds = time.perf_counter() - scenario_began
+    finally:
+        stopping = time.perf_counter()
+        stack.stop()
+        report.stop_seconds = time.perf_counter() - stopping
+        report.left_running = [pid for pid in pids if processes.running(pid)]
+    report.total_seconds = time.perf_counter() - began
+    passed = sum(ok for _, ok, _ in report.steps)
+    say(
+        f"{passed}/{len(report.steps)} steps checked in {report.scenario_seconds:.2f} s (stack start "
+        f"{report.stack_seconds:.1f} s, stop {report.stop_seconds:.1f} s, total {report.total_seconds:.1f} s); "
+        + (f"STILL RUNNING: {report.left_running}" if report.left_running else f"stopped {len(pids)} processes")
+    )
+    return report
+
+
+def measure() -> dict[str, float]:
+    """For ``make bench``: one warm demo run, quiet; seconds for stack start, scenario, stop and total."""
+    report = run(say=lambda _: None)
+    if not report.passed:
+        raise RuntimeError(f"the demo failed: {[title for title, ok, _ in report.steps if not ok]}")
+    return {
+        "stack_start_s": report.stack_seconds,
+        "scenario_s": report.scenario_seconds,
+        "stop_s": report.stop_seconds,
+        "total_s": report.total_seconds,
+    }

@@ -1,0 +1,301 @@
+"""What the demo and the integration tests do on the local stack: sign-ups, sign-ins, edits.
+
+Each function performs one user-visible action through the real path (cognito-local and
+its triggers, the Invoke API, the table) and returns what a check needs; checks raise
+``Failed`` naming what was expected. The demo narrates them; the tests assert on them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from local.stack import Stack, function_of
+
+PASSWORD = "Local-demo-1!"
+NEW_PASSWORD = "Local-demo-2!"
+CODE = "123456"  # cognito-local runs with CODE=123456: every confirmation code is this one
+WAIT_SECONDS = 8.0
+
+
+class Failed(AssertionError):
+    """A step's outcome was not what it should be."""
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise Failed(message)
+
+
+def wait_for[T](probe: Callable[[], T | None], what: str, timeout: float = WAIT_SECONDS, every: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something (bounded): the stream path is asynchronous."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
+            raise Failed(f"{what}: nothing within {timeout:.0f} s")
+        time.sleep(every)
+
+
+# --- the profile table ---------------------------------------------------------------------
+
+
+def profile_item(stack: Stack, user_id: str) -> dict[str, Any] | None:
+    """The raw stored item (DynamoDB JSON), read strongly consistent."""
+    response = stack.client("dynamodb").get_item(
+        TableName=stack.table_name, Key={"user_id": {"S": user_id}}, ConsistentRead=True
+    )
+    item: dict[str, Any] | None = response.get("Item")
+    return item
+
+
+def profile(stack: Stack, user_id: str) -> dict[str, Any] | None:
+    """The stored profile as plain values."""
+    from shared.repository import from_dynamodb
+
+    item = profile_item(stack, user_id)
+    return from_dynamodb(item) if item else None
+
+
+def edit_profile(stack: Stack, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Change the profile the way the API and admin scripts do: a conditional, versioned update."""
+    from shared.repository import ProfileRepository
+
+    current = profile(stack, user_id)
+    check(current is not None, f"profile {user_id} missing before the edit")
+    assert current is not None
+    updated = ProfileRepository(stack.client("dynamodb"), stack.table_name).update(
+        user_id, changes, expected_version=int(current["version"])
+    )
+    return updated.to_item()
+
+
+def delete_profile(stack: Stack, user_id: str) -> None:
+    from shared.repository import ProfileRepository
+
+    ProfileRepository(stack.client("dynamodb"), stack.table_name).delete(user_id)
+
+
+# --- cognito-local -------------------------------------------------------------------------
+
+
+def sign_up(stack: Stack, email: str, attributes: Mapping[str, str]) -> str:
+    """Self sign-up and confirmation with the emailed code; returns the user's sub."""
+    cognito = stack.client("cognito-idp")
+    user_attributes = [{"Name": "email", "Value": email}, *({"Name": k, "Value": v} for k, v in attributes.items())]
+    sub = str(
+        cognito.sign_up(ClientId=stack.client_id, Username=email, Password=PASSWORD, UserAttributes=user_attributes)[
+            "UserSub"
+        ]
+    )
+    cognito.confirm_sign_up(ClientId=stack.client_id, Username=email, ConfirmationCode=CODE)
+    return sub
+
+
+def sign_in(stack: Stack, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    """Password sign-in (cognito-local has no SRP); the tokens issued."""
+    result: dict[str, Any] = stack.client("cognito-idp").initiate_auth(
+        ClientId=stack.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": password},
+    )["AuthenticationResult"]
+    return result
+
+
+def reset_password(stack: Stack, email: str) -> None:
+    cognito = stack.client("cognito-idp")
+    cognito.forgot_password(ClientId=stack.client_id, Username=email)
+    cognito.confirm_forgot_password(
+        ClientId=stack.client_id, Username=email, ConfirmationCode=CODE, Password=NEW_PASSWORD
+    )
+
+
+def cognito_attributes(stack: Stack, username: str) -> dict[str, str]:
+    user = stack.client("cognito-idp").admin_get_user(UserPoolId=stack.user_pool_id, Username=username)
+    return {attribute["Name"]: attribute["Value"] for attribute in user.get("UserAttributes", [])}
+
+
+def verify_id_token(stack: Stack, token: str) -> dict[str, Any]:
+    """The ID token's claims after checking its RS256 signature against cognito-local's JWKS,
+    its issuer, audience, expiry and token use."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    assert stack.endpoints is not None
+    issuer = f"{stack.endpoints.cognito_issuer}/{stack.user_pool_id}"
+    with urllib.request.urlopen(f"{issuer}/.well-known/jwks.json", timeout=2) as response:  # noqa: S310 - loopback
+        keys = KeySet.import_key_set(json.load(response))
+    decoded = jwt.decode(token, keys, algorithms=["RS256"])
+    jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": stack.client_id},
+        token_use={"essential": True, "value": "id"},
+        exp={"essential": True},
+    ).validate(decoded.claims)
+    return dict(decoded.claims)
+
+
+# --- federated first sign-ins (what Cognito sends after the IdP redirect) ------------------
+
+
+@dataclass(frozen=True)
+class FederatedUser:
+    provider: str  # Google | SignInWithApple
+    provider_user_id: str
+    email: str
+    attributes: Mapping[str, str]
+    sub: str = ""
+
+    @property
+    def username(self) -> str:
+        return f"{self.provider}_{self.provider_user_id}"
+
+    def user_attributes(self) -> dict[str, str]:
+        identities = [
+            {
+                "userId": self.provider_user_id,
+                "providerName": self.provider,
+                "providerType": self.provider,
+                "issuer": None,
+                "primary": True,
+                "dateCreated": int(time.time() * 1000),
+            }
+        ]
+        return {
+            "sub": self.sub,
+            "email": self.email,
+            "email_verified": "true",
+            "identities": json.dumps(identities),
+            "cognito:user_status": "EXTERNAL_PROVIDER",
+            **self.attributes,
+        }
+
+
+def federated(provider: str, provider_user_id: str, email: str, attributes: Mapping[str, str]) -> FederatedUser:
+    return FederatedUser(provider, provider_user_id, email, attributes, str(uuid.uuid4()))
+
+
+def _event(stack: Stack, user: FederatedUser, source: str, version: str) -> dict[str, Any]:
+    return {
+        "version": version,
+        "region": "us-east-1",
+        "userPoolId": stack.user_pool_id,
+        "userName": user.username,
+        "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": stack.client_id},
+        "triggerSource": source,
+        "request": {"userAttributes": user.user_attributes()},
+        "response": {},
+    }
+
+
+def trigger_function(stack: Stack, key: str) -> str:
+    """The function the template's user pool names for a trigger (``PostConfirmation``, ...)."""
+    config = ((stack.user_pool() or {}).get("Properties") or {}).get("LambdaConfig") or {}
+    target = config.get(key)
+    if target is None and key == "PreTokenGeneration":
+        target = (config.get("PreTokenGenerationConfig") or {}).get("LambdaArn")
+    name = function_of(target)
+    check(name in stack.specs, f"the user pool names no {key} function")
+    return str(name)
+
+
+def invoke(stack: Stack, function: str, event: Any) -> tuple[str | None, Any]:
+    """Invoke through the runner's Lambda Invoke API, as Cognito would; (function error, payload)."""
+    response = stack.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    return response.get("FunctionError"), json.loads(response["Payload"].read() or b"null")
+
+
+def federated_first_sign_in(stack: Stack, user: FederatedUser) -> dict[str, Any]:
+    """Cognito's events for a federated user's first sign-in: post-confirmation, then pre-token (V2,
+    hosted UI). The user also exists in cognito-local, as Cognito keeps federated users in the pool.
+    Returns the ID token claims the pre-token trigger added."""
+    stack.client("cognito-idp").admin_create_user(
+        UserPoolId=stack.user_pool_id,
+        Username=user.email,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": k, "Value": v} for k, v in user.user_attributes().items() if not k.startswith("cog")],
+    )
+    error, _ = invoke(
+        stack, trigger_function(stack, "PostConfirmation"), _event(stack, user, "PostConfirmation_ConfirmSignUp", "1")
+    )
+    check(error is None, f"post-confirmation failed for {user.username}: {error}")
+    token_event = _event(stack, user, "TokenGeneration_HostedAuth", stack.pool_behaviour().pre_token_version)
+    token_event["request"].update(
+        {
+            "groupConfiguration": {"groupsToOverride": [], "iamRolesToOverride": [], "preferredRole": None},
+            "scopes": ["openid", "email", "profile"],
+        }
+    )
+    error, result = invoke(stack, trigger_function(stack, "PreTokenGeneration"), token_event)
+    check(error is None, f"pre-token generation failed for {user.username}: {result}")
+    response = result["response"]
+    if "claimsAndScopeOverrideDetails" in response:
+        details = response["claimsAndScopeOverrideDetails"]["idTokenGeneration"]
+    else:
+        details = response["claimsOverrideDetails"]
+    return dict(details.get("claimsToAddOrOverride") or {})
+
+
+# --- downstream: the example consumer queue and the on-failure destination ------------------
+
+
+def consumer_queues(stack: Stack) -> dict[str, str]:
+    """SQS queues that are targets of an EventBridge rule in the template (the example consumer)."""
+    targets = {}
+    for name, resource in stack.template["Resources"].items():
+        if resource.get("Type") != "AWS::Events::Rule" or not stack.resolver.included(name):
+            continue
+        for target in stack.resolver.resolve((resource.get("Properties") or {}).get("Targets") or []):
+            for logical_id, url in stack.queue_urls.items():
+                if stack.resolver.attributes.get((logical_id, "Arn")) == target.get("Arn"):
+                    targets[logical_id] = url
+    return targets
+
+
+def failure_queues(stack: Stack) -> dict[str, str]:
+    """SQS queues named as an on-failure destination of a stream mapping."""
+    arns = {poller.spec.on_failure for poller in stack.pollers}
+    return {
+        logical_id: url
+        for logical_id, url in stack.queue_urls.items()
+        if stack.resolver.attributes.get((logical_id, "Arn")) in arns
+    }
+
+
+class Inbox:
+    """Messages received from a set of queues, kept so several steps can look for theirs."""
+
+    def __init__(self, stack: Stack, queues: Mapping[str, str]) -> None:
+        self.stack = stack
+        self.queues = dict(queues)
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+
+    def drain(self) -> None:
+        sqs = self.stack.client("sqs")
+        for name, url in self.queues.items():
+            response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            for message in response.get("Messages", []):
+                self.messages.append((name, json.loads(message["Body"])))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def find(self, predicate: Callable[[dict[str, Any]], bool]) -> tuple[str, dict[str, Any]] | None:
+        self.drain()
+        return next(((name, body) for name, body in self.messages if predicate(body)), None)
+
+    def wait_event(self, detail_type: str, user_id: str, timeout: float = WAIT_SECONDS) -> tuple[str, dict[str, Any]]:
+        """The EventBridge event of ``detail_type`` about ``user_id`` that reached a consumer queue."""
+        check(bool(self.queues), "the template has no rule delivering events to an SQS queue")
+
+        def about_user(body: dict[str, Any]) -> bool:
+            return body.get("detail-type") == detail_type and user_id in json.dumps(body.get("detail"))
+
+        return wait_for(
+            lambda: self.find(about_user), f"{detail_type} for {user_id} at {', '.join(self.queues)}", timeout
+        )

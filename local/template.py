@@ -1,0 +1,236 @@
+"""template.yaml as the one description of the application, with intrinsics resolved locally.
+
+``load_template`` reads the CloudFormation/SAM YAML (short-form tags included);
+``Resolver`` evaluates ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::If`` and friends against
+the names and ids of the resources the local stack created. Resources the stack does not
+run (log groups, alarms, permissions) resolve to stable placeholder names, never to errors.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+STACK_NAME = "profile-sync-local"
+NO_VALUE = object()  # AWS::NoValue: the key or list item it stands in is dropped
+
+_SHORT_TAGS = {
+    "Ref": "Ref",
+    "Condition": "Condition",
+    "GetAtt": "Fn::GetAtt",
+    **{name: f"Fn::{name}" for name in ("Sub", "If", "Not", "Equals", "And", "Or", "Join", "Select", "Split")},
+    **{
+        name: f"Fn::{name}"
+        for name in ("FindInMap", "Base64", "GetAZs", "ImportValue", "Cidr", "Length", "ToJsonString")
+    },
+}
+
+
+class TemplateError(ValueError):
+    """The template uses something the local stack cannot evaluate."""
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
+    pass
+
+
+def _tag_constructor(long_name: str) -> Any:
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if long_name == "Fn::GetAtt":
+                value = str(value).split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {long_name: value}
+
+    return construct
+
+
+for _short, _long in _SHORT_TAGS.items():
+    _Loader.add_constructor(f"!{_short}", _tag_constructor(_long))
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """The template as plain data, short-form intrinsics turned into their long form."""
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.load(handle, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass with CloudFormation tags
+    if not isinstance(data, dict) or "Resources" not in data:
+        raise TemplateError(f"{path}: not a CloudFormation template (no Resources)")
+    return data
+
+
+@dataclass
+class Resolver:
+    """Evaluates intrinsic functions against the local stack's physical names.
+
+    ``refs`` maps a logical id to what ``Ref`` returns; ``attributes`` maps
+    ``(logical id, attribute)`` to what ``Fn::GetAtt`` returns.
+    """
+
+    template: dict[str, Any]
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, spec in (self.template.get("Parameters") or {}).items():
+            self.parameters.setdefault(name, str(spec.get("Default", "")))
+        self.refs.update(self.parameters)
+        self.refs.update(
+            {
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::StackName": STACK_NAME,
+                "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            }
+        )
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return dict(self.template["Resources"])
+
+    def condition(self, name: str) -> bool:
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"unknown condition {name}")
+        return bool(self.resolve(conditions[name]))
+
+    def included(self, logical_id: str) -> bool:
+        """Whether the resource exists in this stack (its Condition, if any, holds)."""
+        condition = self.resources[logical_id].get("Condition")
+        return condition is None or self.condition(condition)
+
+    def ref(self, name: str) -> str:
+        if name in self.refs:
+            return self.refs[name]
+        if name in self.template["Resources"]:
+            return name  # a resource the local stack does not run: its logical id
+        raise TemplateError(f"Ref to unknown name {name}")
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        if (logical_id, attribute) in self.attributes:
+            return self.attributes[(logical_id, attribute)]
+        if logical_id not in self.template["Resources"]:
+            raise TemplateError(f"GetAtt of unknown resource {logical_id}")
+        if attribute == "Arn":
+            return f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{logical_id}"
+        return f"{logical_id}.{attribute}"
+
+    def resolve(self, value: Any) -> Any:
+        """``value`` with every intrinsic function evaluated; ``AWS::NoValue`` items removed."""
+        if isinstance(value, list):
+            items = [self.resolve(item) for item in value]
+            return [item for item in items if item is not NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Ref":
+                return NO_VALUE if argument == "AWS::NoValue" else self.ref(argument)
+            if key.startswith("Fn::") or key == "Condition":
+                return self._function(key, argument)
+        resolved = {key: self.resolve(inner) for key, inner in value.items()}
+        return {key: inner for key, inner in resolved.items() if inner is not NO_VALUE}
+
+    def _function(self, key: str, argument: Any) -> Any:
+        match key:
+            case "Condition":
+                return self.condition(argument)
+            case "Fn::GetAtt":
+                logical_id, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
+                return self.get_att(logical_id, attribute)
+            case "Fn::Sub":
+                return self._sub(argument)
+            case "Fn::If":
+                name, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(name) else when_false)
+            case "Fn::Not":
+                return not self.resolve(argument[0])
+            case "Fn::Equals":
+                left, right = (self.resolve(item) for item in argument)
+                return str(left) == str(right)
+            case "Fn::And":
+                return all(self.resolve(item) for item in argument)
+            case "Fn::Or":
+                return any(self.resolve(item) for item in argument)
+            case "Fn::Join":
+                separator, items = argument
+                return str(separator).join(str(item) for item in self.resolve(items))
+            case "Fn::Select":
+                index, items = argument
+                return self.resolve(items)[int(self.resolve(index))]
+            case "Fn::Split":
+                separator, text = argument
+                return str(self.resolve(text)).split(separator)
+        raise TemplateError(f"{key} is not supported by the local stack")
+
+    def _sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+        local = {name: self.resolve(inner) for name, inner in variables.items()}
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in local:
+                return str(local[name])
+            if "." in name and name.split(".", 1)[0] in self.template["Resources"]:
+                logical_id, attribute = name.split(".", 1)
+                return self.get_att(logical_id, attribute)
+            return self.ref(name)
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function of the template, as the local Lambda runtime needs it."""
+
+    logical_id: str
+    handler: str
+    timeout: float
+    memory_mb: int
+    environment: dict[str, Any]  # unresolved: Refs are resolved once the stack exists
+    log_format: str
+    events: dict[str, Any]
+
+
+def functions(template: dict[str, Any]) -> dict[str, FunctionSpec]:
+    """Every ``AWS::Serverless::Function``, with ``Globals.Function`` merged in as SAM does."""
+    defaults = (template.get("Globals") or {}).get("Function") or {}
+    found = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties") or {}
+        variables = {
+            **((defaults.get("Environment") or {}).get("Variables") or {}),
+            **((props.get("Environment") or {}).get("Variables") or {}),
+        }
+        logging = {**(defaults.get("LoggingConfig") or {}), **(props.get("LoggingConfig") or {})}
+        found[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            handler=str(props.get("Handler", defaults.get("Handler", ""))),
+            timeout=float(props.get("Timeout", defaults.get("Timeout", 3))),
+            memory_mb=int(props.get("MemorySize", defaults.get("MemorySize", 128))),
+            environment=variables,
+            log_format=str(logging.get("LogFormat", "Text")),
+            events=dict(props.get("Events") or {}),
+        )
+    return found
+
+
+def resources_of_type(template: dict[str, Any], *types: str) -> dict[str, dict[str, Any]]:
+    """The template's resources of the given types, by logical id."""
+    return {name: spec for name, spec in template["Resources"].items() if spec.get("Type") in types}

@@ -1,0 +1,33 @@
+"""The local stack's children are stopped by process group: nothing is left running."""
+
+import time
+
+from local.processes import Supervisor, _major_version, running
+
+
+def test_stop_ends_each_child_and_what_it_started() -> None:
+    # Given a child that starts a grandchild of its own (as npm or java launchers may)
+    supervisor = Supervisor()
+    child = supervisor.start("shell", ["sh", "-c", "sleep 60 & echo $!; wait"])
+    deadline = time.monotonic() + 5
+    while not child.log_path.read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    grandchild = int(child.log_path.read_text().split()[0])
+    # When the supervisor stops
+    supervisor.stop()
+    # Then neither is running any more
+    assert child.process.poll() is not None
+    time.sleep(0.1)
+    assert not running(grandchild)
+
+
+def test_tool_versions_are_read_as_java_and_node_print_them() -> None:
+    # Given the version lines java (old and new numbering) and node print
+    def major(line: str) -> int | None:
+        return _major_version(["sh", "-c", f"echo '{line}' >&2"])
+
+    # Then the major version is read from each
+    assert major('openjdk version "17.0.15" 2025-04-15') == 17
+    assert major('java version "1.8.0_292"') == 8
+    assert major("v20.20.2") == 20
+    assert major("something else") is None
