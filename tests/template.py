@@ -1,4 +1,7 @@
-"""template.yaml as data, so tests build resources from the one definition the stack uses."""
+"""template.yaml as data, so tests build resources from the one definition the stack uses.
+
+Parsed by the local runner's loader (CloudFormation short-form tags as {"Fn::X": ...}).
+"""
 
 from __future__ import annotations
 
@@ -6,36 +9,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from local.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !GetAtt, ...) as {"Fn::X": value}."""
-
-
-def _tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    key = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {key: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
 @cache
 def template() -> dict[str, Any]:
     """The parsed template (cached: treat it as read-only)."""
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+    return load_template(TEMPLATE)
 
 
 def resource(logical_id: str) -> dict[str, Any]:
