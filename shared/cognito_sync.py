@@ -28,8 +28,8 @@ from shared.streams import (
     ProfileChange,
     StreamSettings,
     backoff,
-    dead_letter_body,
     decode,
+    send_to_dead_letter_queue,
     sequence_number,
 )
 
@@ -282,21 +282,9 @@ class CognitoSync:
         raise _Transient(operation)
 
     def _dead_letter(self, record: Mapping[str, Any], reason: str, result: SyncResult) -> bool:
-        logger.error(
-            "Record cannot be synced; sent to the dead-letter queue",
-            extra={"reason": reason, "sequence_number": sequence_number(record)},
-        )
-        metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
-        try:
-            self._dead_letter_client().send_message(
-                QueueUrl=self._config.dead_letter_queue_url,
-                MessageBody=dead_letter_body(record, reason, FUNCTION, self._config.dead_letter_max_bytes),
-            )
-        except (BotoCoreError, ClientError) as exc:
-            logger.error("Dead-letter queue refused the record", extra={"error": type(exc).__name__})
-            return False
-        result.poisoned += 1
-        return True
+        parked = send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION)
+        result.poisoned += parked
+        return parked
 
 
 def sync_records(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

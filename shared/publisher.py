@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared import aws, settings
 from shared.events import build_entry, entry_size
 from shared.observability import MetricUnit, logger, metrics
-from shared.streams import PoisonRecord, StreamSettings, backoff, dead_letter_body, decode, sequence_number
+from shared.streams import PoisonRecord, StreamSettings, backoff, decode, send_to_dead_letter_queue, sequence_number
 
 FUNCTION = "publish_events"
 MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
@@ -175,18 +175,7 @@ class Publisher:
         return refused
 
     def _dead_letter(self, record: Mapping[str, Any], reason: str) -> bool:
-        seq = sequence_number(record)
-        logger.error("Poison record sent to the dead-letter queue", extra={"reason": reason, "sequence_number": seq})
-        metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
-        try:
-            self._dead_letter_client().send_message(
-                QueueUrl=self._config.dead_letter_queue_url,
-                MessageBody=dead_letter_body(record, reason, FUNCTION, self._config.dead_letter_max_bytes),
-            )
-        except (BotoCoreError, ClientError) as exc:
-            logger.error("Dead-letter queue refused the poison record", extra={"error": type(exc).__name__})
-            return False
-        return True
+        return send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION)
 
 
 def publish_records(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.observability import MetricUnit, logger, metrics
 from shared.profile import KEY
 from shared.repository import from_dynamodb
 
@@ -152,3 +155,26 @@ def dead_letter_body(
     if len(body.encode()) <= max_bytes:
         return body
     return json.dumps({**metadata, "record": None, "record_omitted": "too large for the queue"}, default=str)
+
+
+def send_to_dead_letter_queue(
+    client: Any, config: StreamSettings, record: Mapping[str, Any], reason: str, function: str
+) -> bool:
+    """Park a record that can never succeed; ``False`` when the queue refused it too.
+
+    The caller then reports the record as a batch item failure, so nothing is lost.
+    """
+    logger.error(
+        "Record sent to the dead-letter queue",
+        extra={"function": function, "reason": reason, "sequence_number": sequence_number(record)},
+    )
+    metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
+    try:
+        client.send_message(
+            QueueUrl=config.dead_letter_queue_url,
+            MessageBody=dead_letter_body(record, reason, function, config.dead_letter_max_bytes),
+        )
+    except (BotoCoreError, ClientError) as exc:
+        logger.error("Dead-letter queue refused the record", extra={"error": type(exc).__name__})
+        return False
+    return True
