@@ -4,71 +4,12 @@ a moto server: the mixed sample batch becomes events at a consumer, and a synced
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import boto3
-import pytest
-from moto.server import ThreadedMotoServer
-
-from tests.artifacts.test_built_functions import BUILD, LAMBDA_PYTHON, RUNNER
-from tests.conftest import EVENTS, REGION
+from tests.artifacts.conftest import client, run_built
+from tests.conftest import EVENTS
 from tests.template import resource
 
 SOURCE = "profile-sync-artifact"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-
-
-def run_built(logical_id: str, event: Path, endpoint: str, **variables: str) -> dict[str, Any]:
-    folder = BUILD / logical_id
-    assert folder.is_dir(), f"{folder} is missing: run `make build-host` (make test does) first"
-    environment = {
-        "PATH": os.environ["PATH"],
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ENDPOINT_URL": endpoint,
-        "POWERTOOLS_METRICS_NAMESPACE": "artifact-test",
-        "POWERTOOLS_SERVICE_NAME": logical_id,
-        **variables,
-    }
-    completed = subprocess.run(  # noqa: S603 (fixed interpreter and arguments)
-        [
-            str(LAMBDA_PYTHON),
-            "-I",
-            "-c",
-            RUNNER,
-            resource(logical_id)["Properties"]["Handler"],
-            str(event),
-            str(folder),
-        ],
-        cwd=folder,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))  # type: ignore[no-any-return]
 
 
 def test_built_publisher_delivers_the_mixed_batch_to_a_consumer(endpoint: str) -> None:
