@@ -126,7 +126,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         pii=True,
     ),
     # an app's own custom field: declared here like any other
-    FieldSpec("preferences", Owner.USER, Kind.OBJECT, max_length=2048),
+    FieldSpec("preferences", Owner.USER, Kind.OBJECT, max_length=2048, pii=True),
 )
 
 BY_NAME: dict[str, FieldSpec] = {spec.name: spec for spec in FIELDS}

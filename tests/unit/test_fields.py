@@ -9,6 +9,7 @@ from shared.fields import (
     BY_NAME,
     FIELDS,
     FieldError,
+    Kind,
     Owner,
     app_client_write_attributes,
     custom_cognito_attributes,
@@ -379,6 +380,15 @@ def test_custom_attributes_fit_cognitos_schema_limits():
     for attribute in customs:
         assert re.fullmatch(r"custom:[A-Za-z0-9_]{1,20}", attribute), attribute
     assert all(spec.max_length <= 2048 for spec in FIELDS if spec.cognito_attribute in customs)
+
+
+def test_free_form_user_objects_are_pii():
+    # Given the user-owned fields of free-form JSON (they may hold anything the user typed)
+    free_form = [spec for spec in user_writable_fields() if spec.kind is Kind.OBJECT]
+
+    # Then each is PII: redacted in logs and, unless PII is included, in events
+    assert free_form, "the map should declare at least one free-form field for this test to mean anything"
+    assert [spec.name for spec in free_form if not spec.pii] == []
 
 
 # --- text other scripts need ---------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from shared.event_models import DETAIL_MODELS
 from shared.events import REDACTED, build_detail, build_entry, entry_size
-from shared.streams import PoisonRecord, decode
+from shared.streams import PoisonRecord, ProfileChange, decode
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "streams"
 
@@ -109,6 +109,47 @@ def test_pii_values_are_redacted_unless_included() -> None:
     assert detail is not None
     assert detail["new"] == {"plan": "pro", "display_name": REDACTED}
     assert detail["redacted"] == ["display_name"]
+
+
+def preferences_change() -> ProfileChange:
+    return ProfileChange(
+        sequence_number="100",
+        record_id="record-1",
+        event_name="MODIFY",
+        user_id="u1",
+        occurred_at="2026-11-28T04:00:00Z",
+        old={"user_id": "u1", "version": 1, "preferences": {"note": "call me Ada"}},
+        new={"user_id": "u1", "version": 2, "preferences": {"note": "call me Lady Lovelace"}},
+    )
+
+
+def test_preferences_are_redacted_as_free_form_user_content() -> None:
+    # Given an update of the user's preferences (free-form: they may hold anything the user typed)
+    change = preferences_change()
+
+    # When its event is built without PII
+    detail = build_detail(change, include_pii=False)
+
+    # Then neither value is in the event, and preferences are named as redacted
+    assert detail is not None
+    assert detail["new"] == {"preferences": REDACTED}
+    assert detail["old"] == {"preferences": REDACTED}
+    assert detail["redacted"] == ["preferences"]
+    DETAIL_MODELS["ProfileUpdated"].model_validate(detail)
+
+
+def test_preferences_are_published_when_pii_is_included() -> None:
+    # Given an update of the user's preferences
+    change = preferences_change()
+
+    # When its event is built with PII
+    detail = build_detail(change, include_pii=True)
+
+    # Then both values are in the event and nothing is redacted
+    assert detail is not None
+    assert detail["new"] == {"preferences": {"note": "call me Lady Lovelace"}}
+    assert detail["old"] == {"preferences": {"note": "call me Ada"}}
+    assert detail["redacted"] == []
 
 
 @pytest.mark.parametrize("include_pii", [False, True])

@@ -256,8 +256,10 @@ def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_is_published
 def test_an_oversized_event_goes_to_the_dead_letter_queue(
     stack: Stack, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given events limited to 400 bytes, and a change whose event is larger
+    # Given events limited to 400 bytes and carrying PII (preferences are PII: redacted, they would be small),
+    # and a change whose event is larger
     monkeypatch.setenv("MAX_ENTRY_BYTES", "400")
+    monkeypatch.setenv("INCLUDE_PII", "true")
     create(stack, "u1", preferences={"theme": "x" * 500})
     create(stack, "u2", plan="free")
 
