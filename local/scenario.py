@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.stack import Stack, function_of
+from local.stack import Stack
+from local.template import function_of
 
 PASSWORD = "Local-demo-1!"
 NEW_PASSWORD = "Local-demo-2!"

@@ -23,7 +23,15 @@ from local.cognito_events import PoolBehaviour
 from local.cognito_proxy import CognitoProxy
 from local.lambda_runtime import InvokeServer, Runtime, function_arn, local_environment
 from local.streams import FailedBatch, MappingPoller, MappingSpec, failure_message
-from local.template import REGION, Resolver, functions, load_template, resources_of_type
+from local.template import (
+    REGION,
+    Resolver,
+    function_of,
+    functions,
+    load_template,
+    resources_of_type,
+    stream_sources,
+)
 
 ROOT = processes.ROOT
 STATE_FILE = ROOT / ".cache" / "local" / "stack.json"
@@ -64,16 +72,6 @@ class Endpoints:
             "AWS_EC2_METADATA_DISABLED": "true",
             **CREDENTIALS,
         }
-
-
-def function_of(value: Any) -> str | None:
-    """The logical id of a function named by ``!GetAtt Fn.Arn`` or ``!Ref Fn``."""
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        target = value["Fn::GetAtt"]
-        return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
-    if isinstance(value, dict) and "Ref" in value:
-        return str(value["Ref"])
-    return None
 
 
 class Stack:
@@ -443,22 +441,23 @@ class Stack:
         self.runtime = Runtime(self.specs, environments, self.pool_behaviour())
         self.server.runtime = self.runtime
         self.server.start()
-        for name, spec in self.specs.items():
-            for event_name, event in spec.events.items():
-                if event.get("Type") != "DynamoDB":
-                    continue
-                props = self.resolver.resolve(event.get("Properties") or {})
-                mapping = MappingSpec.from_template(name, event_name, props)
-                stream_arn = str(props.get("Stream", self.stream_arn))
-                poller = MappingPoller(
-                    mapping,
-                    self.client("dynamodbstreams"),
-                    stream_arn,
-                    self._batch_invoker(name),
-                    self._failure_sender(mapping, stream_arn),
-                )
-                poller.start()
-                self.pollers.append(poller)
+        for source in stream_sources(self.template):
+            if source.function not in self.specs or not self.resolver.included(source.logical_id):
+                continue
+            props = self.resolver.resolve(source.properties)
+            if str(props.get("Enabled", True)).lower() == "false":
+                continue
+            mapping = MappingSpec.from_template(source.function, source.event, props)
+            stream_arn = str(props.get("Stream", self.stream_arn))
+            poller = MappingPoller(
+                mapping,
+                self.client("dynamodbstreams"),
+                stream_arn,
+                self._batch_invoker(source.function),
+                self._failure_sender(mapping, stream_arn),
+            )
+            poller.start()
+            self.pollers.append(poller)
 
     def _batch_invoker(self, name: str) -> Callable[[list[dict[str, Any]]], tuple[str | None, Any]]:
         def invoke(records: list[dict[str, Any]]) -> tuple[str | None, Any]:

@@ -231,6 +231,54 @@ def functions(template: dict[str, Any]) -> dict[str, FunctionSpec]:
     return found
 
 
+@dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream event source of the template: an ``AWS::Lambda::EventSourceMapping``
+    resource, or a function's SAM event of ``Type: DynamoDB`` (properties unresolved)."""
+
+    function: str  # the function's logical id
+    event: str  # the SAM event's name, or the mapping's logical id
+    logical_id: str  # the resource whose Condition decides whether it exists
+    properties: dict[str, Any]  # SAM's names: Stream for the stream ARN, the rest as the mapping's
+
+
+def stream_sources(template: dict[str, Any]) -> list[StreamSource]:
+    """Every DynamoDB stream event source mapping the template declares, in either form."""
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        props = dict(resource.get("Properties") or {})
+        if resource.get("Type") == "AWS::Lambda::EventSourceMapping":
+            function = function_of(props.get("FunctionName"))
+            source = props.pop("EventSourceArn", None)
+            if function and _is_dynamodb_stream(template, source):
+                found.append(StreamSource(function, logical_id, logical_id, {"Stream": source, **props}))
+        elif resource.get("Type") == "AWS::Serverless::Function":
+            for event_name, event in (props.get("Events") or {}).items():
+                if event.get("Type") == "DynamoDB":
+                    found.append(StreamSource(logical_id, event_name, logical_id, dict(event.get("Properties") or {})))
+    return found
+
+
+def _is_dynamodb_stream(template: dict[str, Any], arn: Any) -> bool:
+    """Whether an event source ARN is a DynamoDB table's stream (``!GetAtt Table.StreamArn`` or a literal ARN)."""
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        target = arn["Fn::GetAtt"]
+        logical_id, attribute = target if isinstance(target, list) else str(target).split(".", 1)
+        kind = (template["Resources"].get(logical_id) or {}).get("Type")
+        return bool(kind == "AWS::DynamoDB::Table" and attribute == "StreamArn")
+    return ":dynamodb:" in str(arn) and "/stream/" in str(arn)
+
+
+def function_of(value: Any) -> str | None:
+    """The logical id of a function named by ``!GetAtt Fn.Arn`` or ``!Ref Fn``."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    return None
+
+
 def resources_of_type(template: dict[str, Any], *types: str) -> dict[str, dict[str, Any]]:
     """The template's resources of the given types, by logical id."""
     return {name: spec for name, spec in template["Resources"].items() if spec.get("Type") in types}
