@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import EVENTS, handler_for
 from tests.streams import Stack
-from tests.template import resources_of_type
+from tests.template import stream_mappings
 
 SAMPLES = sorted((EVENTS / "streams").glob("*.json"))
 
@@ -19,11 +19,11 @@ SAMPLES = sorted((EVENTS / "streams").glob("*.json"))
 def stream_functions() -> list[str]:
     """Logical ids of the functions with a DynamoDB event source on ProfileTable's stream."""
     return sorted(
-        name
-        for name, body in resources_of_type("AWS::Serverless::Function").items()
-        for source in body["Properties"].get("Events", {}).values()
-        if source["Type"] == "DynamoDB"
-        and source["Properties"]["Stream"] == {"Fn::GetAtt": ["ProfileTable", "StreamArn"]}
+        {
+            mapping["Function"]
+            for mapping in stream_mappings().values()
+            if mapping["Stream"] == {"Fn::GetAtt": ["ProfileTable", "StreamArn"]}
+        }
     )
 
 

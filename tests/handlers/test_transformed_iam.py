@@ -1,0 +1,92 @@
+"""The execution roles as CloudFormation creates them: template.yaml after the SAM transform.
+
+SAM adds permissions of its own (managed policies for event sources and tracing), so the raw
+``Policies`` of a function do not tell what its role may do; these tests read the roles the
+transform produces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.template import as_list, role_statements, transformed, transformed_of_type
+
+# The Lambda docs' permissions for a DynamoDB event source mapping (the execution role reads the stream):
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/iam-policy-example-lamda-process-dynamodb-streams.html
+STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+STREAM = {"Fn::GetAtt": ["ProfileTable", "StreamArn"]}
+
+
+def roles(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each function's execution role, by function logical id."""
+    found = {}
+    for name, function in transformed_of_type(document, "AWS::Lambda::Function").items():
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        found[name] = document["Resources"][role]
+    return found
+
+
+def mappings(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each event source mapping's properties, by logical id."""
+    return {
+        name: body["Properties"]
+        for name, body in transformed_of_type(document, "AWS::Lambda::EventSourceMapping").items()
+    }
+
+
+def granting(role: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """The role's Allow statements with an action of a service (``"dynamodb:"``...)."""
+    return [
+        statement
+        for statement in role_statements(role)
+        if statement["Effect"] == "Allow"
+        and any(str(action).startswith(prefix) for action in as_list(statement["Action"]))
+    ]
+
+
+def test_no_role_gets_the_account_wide_dynamodb_stream_policy() -> None:
+    # Given the roles SAM generates, When their managed policies are read,
+    # Then none is AWSLambdaDynamoDBExecutionRole (stream reads on every resource in the account)
+    for function, role in roles(transformed()).items():
+        arns = [str(arn) for arn in role["Properties"].get("ManagedPolicyArns", [])]
+        assert not [arn for arn in arns if "AWSLambdaDynamoDBExecutionRole" in arn], function
+
+
+@pytest.mark.parametrize("service", ["dynamodb:", "xray:"])
+def test_no_statement_grants_dynamodb_or_xray_on_every_resource(service: str) -> None:
+    # Given every inline statement of every role, When it grants a DynamoDB or X-Ray action,
+    # Then it names its resources: never "*"
+    for function, role in roles(transformed()).items():
+        for statement in granting(role, service):
+            assert "*" not in as_list(statement["Resource"]), (function, statement)
+
+
+def test_each_stream_mapping_reads_its_stream_and_nothing_else() -> None:
+    # Given each event source mapping on the table's stream and its function's role,
+    # When the role's stream read statements are read,
+    # Then they grant the four read actions Lambda needs, on that stream only
+    document = transformed()
+    by_function = roles(document)
+    assert mappings(document), "no event source mapping in the transformed template"
+    for name, mapping in mappings(document).items():
+        assert mapping["EventSourceArn"] == STREAM, name
+        role = by_function[mapping["FunctionName"]["Ref"]]
+        statements = [s for s in granting(role, "dynamodb:") if STREAM_READ & set(as_list(s["Action"]))]
+        granted = {action for statement in statements for action in as_list(statement["Action"])}
+        assert granted >= STREAM_READ, name
+        for statement in statements:
+            assert as_list(statement["Resource"]) == [STREAM], (name, statement)
+
+
+def test_functions_without_a_mapping_cannot_read_the_stream() -> None:
+    # Given the functions no event source mapping invokes (the Cognito triggers),
+    # When their roles are read, Then they grant no stream action
+    document = transformed()
+    mapped = {mapping["FunctionName"]["Ref"] for mapping in mappings(document).values()}
+    for function, role in roles(document).items():
+        if function in mapped:
+            continue
+        actions = {action for statement in granting(role, "dynamodb:") for action in as_list(statement["Action"])}
+        assert not actions & STREAM_READ, function
