@@ -6,6 +6,7 @@ function's environment. Tracing is not imported here: the X-Ray SDK costs cold s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,6 +17,13 @@ from shared.fields import pii_fields
 
 logger = Logger()
 metrics = Metrics()
+
+# Lambda's log level (LoggingConfig ApplicationLogLevel) sets the runtime's root logger, and
+# every library logger inherits it: at DEBUG, botocore logs each request's parameters and
+# body (emails and other profile values included). The application's level is for the
+# application; the AWS SDK and its HTTP stack log warnings and errors only, whatever it is.
+for _library in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 
 __all__ = ["MetricUnit", "logger", "metrics", "redact"]
 
