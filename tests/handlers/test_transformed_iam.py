@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.template import as_list, role_statements, transformed, transformed_of_type
+from tests.template import as_list, role_statements, template, transformed, transformed_of_type
 
 # The Lambda docs' permissions for a DynamoDB event source mapping (the execution role reads the stream):
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/iam-policy-example-lamda-process-dynamodb-streams.html
@@ -90,3 +90,32 @@ def test_functions_without_a_mapping_cannot_read_the_stream() -> None:
             continue
         actions = {action for statement in granting(role, "dynamodb:") for action in as_list(statement["Action"])}
         assert not actions & STREAM_READ, function
+
+
+def xray_policies(role: dict[str, Any]) -> list[str]:
+    return [str(arn) for arn in role["Properties"].get("ManagedPolicyArns", []) if "xray" in str(arn).lower()]
+
+
+def test_tracing_is_off_unless_the_parameter_turns_it_on() -> None:
+    # Given the template's Tracing parameter, When it is read, Then tracing defaults to off
+    parameter = template()["Parameters"]["Tracing"]
+    assert parameter["Default"] == "Disabled"
+    assert sorted(parameter["AllowedValues"]) == ["Active", "Disabled", "PassThrough"]
+    # And by default no function traces and no role may write to X-Ray
+    document = transformed()
+    for name, function in transformed_of_type(document, "AWS::Lambda::Function").items():
+        assert "TracingConfig" not in function["Properties"], name
+    for function, role in roles(document).items():
+        assert not xray_policies(role), function
+        assert not granting(role, "xray:"), function
+
+
+@pytest.mark.parametrize("mode", ["Active", "PassThrough"])
+def test_tracing_parameter_gives_every_function_its_mode_and_xray_rights(mode: str) -> None:
+    # Given the Tracing parameter set to a mode, When the template is transformed,
+    # Then every function traces in that mode and its role gets SAM's X-Ray write policy
+    document = transformed(Tracing=mode)
+    for name, function in transformed_of_type(document, "AWS::Lambda::Function").items():
+        assert function["Properties"]["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}, name
+    for function, role in roles(document).items():
+        assert xray_policies(role), function
