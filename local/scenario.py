@@ -260,6 +260,31 @@ def consumer_queues(stack: Stack) -> dict[str, str]:
     return targets
 
 
+class FailureDestination:
+    """What the stream mappings delivered to one on-failure destination (an S3 bucket or an SQS
+    queue): ``find`` returns (object key or queue logical id, Lambda's invocation record)."""
+
+    def __init__(self, stack: Stack, arn: str) -> None:
+        self.stack = stack
+        self.arn = arn
+        self.bucket = arn.removeprefix("arn:aws:s3:::") if arn.startswith("arn:aws:s3:::") else None
+        self.inbox = Inbox(stack, {name: url for name, url in failure_queues(stack).items() if self._is_queue(name)})
+
+    def _is_queue(self, logical_id: str) -> bool:
+        return self.stack.resolver.attributes.get((logical_id, "Arn")) == self.arn
+
+    def find(self, predicate: Callable[[dict[str, Any]], bool]) -> tuple[str, dict[str, Any]] | None:
+        if self.bucket is None:
+            return self.inbox.find(predicate)
+        s3 = self.stack.client("s3")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for item in page.get("Contents", []):
+                body = json.loads(s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read())
+                if predicate(body):
+                    return item["Key"], body
+        return None
+
+
 def failure_queues(stack: Stack) -> dict[str, str]:
     """SQS queues named as an on-failure destination of a stream mapping."""
     arns = {poller.spec.on_failure for poller in stack.pollers}

@@ -22,9 +22,10 @@ from local import processes
 from local.cognito_events import PoolBehaviour
 from local.cognito_proxy import CognitoProxy
 from local.lambda_runtime import InvokeServer, Runtime, function_arn, local_environment
-from local.streams import FailedBatch, MappingPoller, MappingSpec, failure_message
+from local.streams import FailedBatch, MappingPoller, MappingSpec, failure_message, failure_object
 from local.template import (
     REGION,
+    STACK_NAME,
     Resolver,
     function_of,
     functions,
@@ -66,6 +67,7 @@ class Endpoints:
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.moto,
             "AWS_ENDPOINT_URL_SQS": self.moto,
             "AWS_ENDPOINT_URL_SNS": self.moto,
+            "AWS_ENDPOINT_URL_S3": self.moto,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
@@ -91,6 +93,7 @@ class Stack:
         self.pollers: list[MappingPoller] = []
         self.queue_urls: dict[str, str] = {}  # logical id -> URL
         self.queue_by_arn: dict[str, str] = {}  # ARN -> URL
+        self.buckets: dict[str, str] = {}  # logical id -> bucket name
         self.user_pool_id = ""
         self.client_id = ""
         self.table_name = ""
@@ -245,7 +248,12 @@ class Stack:
                 "cognito-idp": self.endpoints.cognito,
                 "lambda": self.endpoints.lambda_,
             }.get(service, self.endpoints.moto)
-            config = Config(connect_timeout=1, read_timeout=15, retries={"mode": "standard", "total_max_attempts": 2})
+            config = Config(
+                connect_timeout=1,
+                read_timeout=15,
+                retries={"mode": "standard", "total_max_attempts": 2},
+                s3={"addressing_style": "path"},
+            )
             with local_environment({}):  # a developer's AWS_PROFILE must not break local clients
                 self._clients[service] = boto3.session.Session().client(
                     service,
@@ -278,11 +286,23 @@ class Stack:
         for name in self.specs:
             self.resolver.refs[name] = name
             self.resolver.attributes[(name, "Arn")] = function_arn(name)
+        self._create_buckets()
         self._create_queues()
         self._create_buses()
         self._create_tables()
         self._create_user_pool()
         self._create_rules()
+
+    def _create_buckets(self) -> None:
+        s3 = self.client("s3")
+        for name in self._included("AWS::S3::Bucket"):
+            bucket = self._props(name).get("BucketName") or f"{STACK_NAME}-{name}".lower()[:63]
+            s3.create_bucket(Bucket=bucket)
+            self.buckets[name] = bucket
+            self.resolver.refs[name] = bucket
+            self.resolver.attributes.update(
+                {(name, "Arn"): f"arn:aws:s3:::{bucket}", (name, "DomainName"): f"{bucket}.s3.amazonaws.com"}
+            )
 
     def _create_queues(self) -> None:
         sqs = self.client("sqs")
@@ -469,12 +489,22 @@ class Stack:
 
     def _failure_sender(self, mapping: MappingSpec, stream_arn: str) -> Callable[[FailedBatch, str], None]:
         def send(failed: FailedBatch, shard_id: str) -> None:
-            url = self.queue_by_arn.get(mapping.on_failure or "")
-            if url is None:
-                log.warning("%s: %d records dropped (no SQS on-failure destination)", mapping.name, len(failed.records))
+            destination = mapping.on_failure or ""
+            arn = function_arn(mapping.function)
+            if destination.startswith("arn:aws:s3:::"):
+                key, body = failure_object(failed, mapping, arn, shard_id, stream_arn)
+                bucket = destination.removeprefix("arn:aws:s3:::")
+                self.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
                 return
-            body = failure_message(failed, mapping, function_arn(mapping.function), shard_id, stream_arn)
-            self.client("sqs").send_message(QueueUrl=url, MessageBody=body)
+            url = self.queue_by_arn.get(destination)
+            if url is None:
+                log.warning(
+                    "%s: %d records dropped (no SQS or S3 on-failure destination)", mapping.name, len(failed.records)
+                )
+                return
+            self.client("sqs").send_message(
+                QueueUrl=url, MessageBody=failure_message(failed, mapping, arn, shard_id, stream_arn)
+            )
 
         return send
 
@@ -496,6 +526,7 @@ class Stack:
             "client_id": self.client_id,
             "table_name": self.table_name,
             "queues": self.queue_urls,
+            "buckets": self.buckets,
             "functions": sorted(self.specs),
         }
 

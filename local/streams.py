@@ -46,6 +46,7 @@ class MappingSpec:
     starting_position: str = "TRIM_HORIZON"
     on_failure: str | None = None  # destination ARN
     filters: tuple[str, ...] = ()
+    esm_uuid: str = field(default_factory=lambda: str(uuid.uuid4()), compare=False)  # Lambda's id of the mapping
 
     @classmethod
     def from_template(cls, function: str, event_name: str, props: dict[str, Any]) -> MappingSpec:
@@ -165,34 +166,54 @@ def _iso(seconds: float) -> str:
 
 
 def failure_message(failed: FailedBatch, spec: MappingSpec, function_arn: str, shard_id: str, stream_arn: str) -> str:
-    """The message Lambda sends to a stream mapping's on-failure destination (batch metadata, not records)."""
+    """The message Lambda sends to a stream mapping's SQS or SNS on-failure destination: metadata, no records."""
+    return json.dumps(failure_record(failed, function_arn, shard_id, stream_arn, time.time()))
+
+
+def failure_object(
+    failed: FailedBatch, spec: MappingSpec, function_arn: str, shard_id: str, stream_arn: str
+) -> tuple[str, str]:
+    """The object key and body Lambda writes to a stream mapping's S3 on-failure destination: the
+    same record plus ``payload``, the invocation's event with every record of the batch, under
+    ``aws/lambda/<mapping UUID>/<shard id>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<random UUID>``
+    (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html)."""
+    now = time.time()
+    record = failure_record(failed, function_arn, shard_id, stream_arn, now)
+    record["payload"] = {"Records": failed.records}
+    at = datetime.fromtimestamp(now, UTC)
+    key = f"aws/lambda/{spec.esm_uuid}/{shard_id}/{at:%Y/%m/%d}/{at:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+    return key, json.dumps(record)
+
+
+def failure_record(
+    failed: FailedBatch, function_arn: str, shard_id: str, stream_arn: str, now: float
+) -> dict[str, Any]:
+    """Lambda's invocation record for a batch a stream mapping gave up on."""
     first, last = failed.records[0]["dynamodb"], failed.records[-1]["dynamodb"]
-    return json.dumps(
-        {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": function_arn,
-                "condition": failed.condition,
-                "approximateInvokeCount": failed.invoke_count,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": failed.function_error or "",
-            },
-            "version": "1.0",
-            "timestamp": _iso(time.time()),
-            "DDBStreamBatchInfo": {
-                "shardId": shard_id,
-                "startSequenceNumber": first["SequenceNumber"],
-                "endSequenceNumber": last["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime", 0)),
-                "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime", 0)),
-                "batchSize": len(failed.records),
-                "streamArn": stream_arn,
-            },
-        }
-    )
+    return {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": function_arn,
+            "condition": failed.condition,
+            "approximateInvokeCount": failed.invoke_count,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": failed.function_error or "",
+        },
+        "version": "1.0",
+        "timestamp": _iso(now),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime", 0)),
+            "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime", 0)),
+            "batchSize": len(failed.records),
+            "streamArn": stream_arn,
+        },
+    }
 
 
 def lambda_record(record: dict[str, Any], stream_arn: str) -> Record:

@@ -111,34 +111,42 @@ def test_profile_deletion_reaches_the_consumer_queue(stack: Stack) -> None:
     assert event["detail-type"] == "ProfileDeleted"
 
 
-def test_stream_handler_failure_ends_in_the_on_failure_queue(stack: Stack) -> None:
+def test_stream_handler_failure_ends_in_the_on_failure_destination(stack: Stack) -> None:
     # Given a stream function that fails every batch, and its on-failure destination
-    assert stack.pollers, "template.yaml declares no DynamoDB stream event for any function"
+    assert stack.pollers, "template.yaml declares no DynamoDB stream event source mapping"
     assert stack.runtime is not None
     poller = next(p for p in stack.pollers if p.spec.on_failure and not p.spec.filters)
-    failures = scenario.Inbox(stack, scenario.failure_queues(stack))
+    destination = poller.spec.on_failure or ""
+    failures = scenario.FailureDestination(stack, destination)
     user_id = str(uuid.uuid4())
 
     def broken(event: dict[str, Any], context: Any) -> None:
         raise RuntimeError("injected failure")
+
+    def about_this_batch(body: dict[str, Any]) -> bool:
+        function = str(body.get("requestContext", {}).get("functionArn"))
+        return function.endswith(poller.spec.function) and (user_id in json.dumps(body) or "payload" not in body)
 
     with stack.runtime.override(poller.spec.function, broken):
         # When a profile is written
         stack.client("dynamodb").put_item(
             TableName=stack.table_name, Item={"user_id": {"S": user_id}, "version": {"N": "1"}}
         )
-        # Then, after the retries, Lambda's failure record for that batch reaches the queue
-        _, message = scenario.wait_for(
-            lambda: failures.find(
-                lambda body: str(body.get("requestContext", {}).get("functionArn")).endswith(poller.spec.function)
-            ),
-            "failure record in the on-failure queue",
-            timeout=15,
+        # Then, after the retries, Lambda's failure record for that batch reaches the destination
+        where, record = scenario.wait_for(
+            lambda: failures.find(about_this_batch), f"failure record at {destination}", timeout=15
         )
-    assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
-    assert message["requestContext"]["approximateInvokeCount"] == poller.spec.retry_limit + 1
-    assert message["responseContext"]["functionError"] == "Unhandled"
-    assert message["DDBStreamBatchInfo"]["streamArn"] == poller.stream_arn
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == poller.spec.retry_limit + 1
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    batch = record["DDBStreamBatchInfo"]
+    assert batch["streamArn"] == poller.stream_arn
+    if destination.startswith("arn:aws:s3:::"):
+        # An S3 destination gets the batch itself, under Lambda's key layout
+        assert where.startswith(f"aws/lambda/{poller.spec.esm_uuid}/{batch['shardId']}/")
+        keys = [item["dynamodb"]["Keys"]["user_id"]["S"] for item in record["payload"]["Records"]]
+        assert keys == [user_id]
+        assert record["payload"]["Records"][0]["dynamodb"]["SequenceNumber"] == batch["startSequenceNumber"]
 
 
 def test_invoke_api_reports_a_handler_exception_like_lambda(stack: Stack) -> None:
