@@ -119,3 +119,28 @@ def test_tracing_parameter_gives_every_function_its_mode_and_xray_rights(mode: s
         assert function["Properties"]["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}, name
     for function, role in roles(document).items():
         assert xray_policies(role), function
+
+
+BUCKET = {"Fn::GetAtt": ["FailedBatchBucket", "Arn"]}
+# What Lambda needs to write a discarded batch to an S3 on-failure destination (execution role):
+# https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html (the same list for stream sources)
+S3_DESTINATION = {"s3:PutObject": [{"Fn::Sub": "${FailedBatchBucket.Arn}/*"}], "s3:ListBucket": [BUCKET]}
+
+
+def test_s3_rights_are_the_on_failure_destinations_and_only_on_the_failed_batch_bucket() -> None:
+    # Given every role, When its S3 statements are read,
+    # Then a function whose mapping sends failed batches to the bucket may put objects in it and
+    # list it, and no role has any other S3 action or any other S3 resource
+    document = transformed()
+    with_destination = {
+        mapping["FunctionName"]["Ref"]
+        for mapping in mappings(document).values()
+        if mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination") == BUCKET
+    }
+    assert with_destination == {"PublishEventsFunction", "SyncCognitoFunction"}
+    for function, role in roles(document).items():
+        granted: dict[str, list[Any]] = {}
+        for statement in granting(role, "s3:"):
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+        assert granted == (S3_DESTINATION if function in with_destination else {}), function

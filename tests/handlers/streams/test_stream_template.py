@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.template import resource, resources_of_type, stream_mappings
+from tests.template import resource, resources_of_type, stream_mappings, template
 
 STREAM_FUNCTIONS = ["PublishEventsFunction", "SyncCognitoFunction"]
 
@@ -32,17 +32,85 @@ def actions(statement: dict[str, Any]) -> list[str]:
     return [action] if isinstance(action, str) else list(action)
 
 
+# The stream keeps records 24 h; the handlers park records older than 23 h themselves, with
+# their content. Lambda retries until a record is 23.5 h old, then hands the batch to the bucket.
+STREAM_RETENTION_SECONDS = 24 * 3600
+HANDLERS_PARK_AFTER_SECONDS = 23 * 3600
+
+
 @pytest.mark.parametrize("logical_id", STREAM_FUNCTIONS)
-def test_stream_handler_reports_partial_failures_with_bounded_retries(logical_id: str) -> None:
+def test_stream_handler_retries_until_the_record_is_23_5_hours_old(logical_id: str) -> None:
     # Given a stream handler's event source mapping, When it is read,
-    # Then failures are per record, bisected, bounded, and end in the dead-letter queue
+    # Then failures are per record and bisected, retried without a count limit but bounded by
+    # the record's age (after the handlers' own parking, before the stream drops the record),
+    # and a batch given up on goes whole to the failed-batch bucket
     event = stream_event(logical_id)
     assert event["Stream"] == {"Fn::GetAtt": ["ProfileTable", "StreamArn"]}
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert event["BisectBatchOnFunctionError"] is True
-    assert 0 < event["MaximumRetryAttempts"] <= 20
-    assert 60 <= event["MaximumRecordAgeInSeconds"] <= 86400
-    assert event["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamDeadLetterQueue", "Arn"]}
+    assert event["MaximumRetryAttempts"] == -1
+    assert event["MaximumRecordAgeInSeconds"] == 84600
+    assert HANDLERS_PARK_AFTER_SECONDS < event["MaximumRecordAgeInSeconds"] < STREAM_RETENTION_SECONDS
+    assert event["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedBatchBucket", "Arn"]}
+
+
+def test_failed_batch_bucket_is_private_encrypted_tls_only_retained_and_expiring() -> None:
+    # Given the bucket Lambda writes discarded batches to (they hold profile PII),
+    # When its definition and policy are read,
+    # Then it blocks public access, encrypts at rest, refuses plain HTTP, outlives the stack and
+    # expires objects after FailedBatchRetentionDays
+    bucket = resource("FailedBatchBucket")
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["UpdateReplacePolicy"] == "Retain"
+    properties = bucket["Properties"]
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (encryption,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    (rule,) = properties["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] == {"Ref": "FailedBatchRetentionDays"}
+    policy = resource("FailedBatchBucketPolicy")["Properties"]
+    assert policy["Bucket"] == {"Ref": "FailedBatchBucket"}
+    (deny,) = policy["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert sorted(map(str, deny["Resource"])) == sorted(
+        map(str, [{"Fn::GetAtt": ["FailedBatchBucket", "Arn"]}, {"Fn::Sub": "${FailedBatchBucket.Arn}/*"}])
+    )
+
+
+def test_failed_batches_and_failed_deliveries_are_alarmed() -> None:
+    # Given the alarms, When they are read, Then an object written to the failed-batch bucket
+    # (S3 request metrics of the whole bucket) and a batch Lambda could not deliver there
+    # (DestinationDeliveryFailures of each stream handler) each raise one
+    bucket = resource("FailedBatchBucket")["Properties"]
+    (metrics,) = bucket["MetricsConfigurations"]
+    assert not {"Prefix", "TagFilters", "AccessPointArn"} & set(metrics)  # the whole bucket
+    alarm = resource("FailedBatchAlarm")["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/S3", "PutRequests")
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+        "BucketName": {"Ref": "FailedBatchBucket"},
+        "FilterId": metrics["Id"],
+    }
+    alarms = [body["Properties"] for body in resources_of_type("AWS::CloudWatch::Alarm").values()]
+    for function in STREAM_FUNCTIONS:
+        assert [
+            a
+            for a in alarms
+            if a.get("MetricName") == "DestinationDeliveryFailures"
+            and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+        ], function
+
+
+def test_failed_batch_bucket_is_an_output() -> None:
+    outputs = template()["Outputs"]
+    assert outputs["FailedBatchBucketName"]["Value"] == {"Ref": "FailedBatchBucket"}
+    assert outputs["FailedBatchBucketArn"]["Value"] == {"Fn::GetAtt": ["FailedBatchBucket", "Arn"]}
 
 
 @pytest.mark.parametrize("logical_id", STREAM_FUNCTIONS)
