@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal, NamedTuple
 
-from shared.fields import FIELDS, Kind
+from shared.fields import FIELDS, FieldSpec, Kind, Owner
 
 Token = Literal["id", "access"]
 
@@ -29,6 +29,7 @@ def is_forbidden(claim: str) -> bool:
 class Claims(NamedTuple):
     claims: dict[str, Any]
     dropped: tuple[str, ...] = ()  # claim names left out to stay within the budget
+    suppress: tuple[str, ...] = ()  # ID token claims Cognito states from its own attributes, to remove
 
 
 def build_claims(
@@ -45,21 +46,49 @@ def build_claims(
     every value into a string. When the claims' JSON size exceeds ``budget_bytes``, claims
     are dropped from the last-declared field backwards until they fit: the map's order is
     the priority, so the rule is deterministic.
+
+    Cognito writes the user's attributes into the ID token by itself, and a user can write
+    some of them (``picture``, ``name``...) with their own access token. So in the ID token
+    the claim of every attribute a non-IdP field mirrors is what the profile says: set to
+    the profile's value (a string, as Cognito states attributes), or suppressed when the
+    profile holds none or the budget dropped it. IdP-owned attributes (``email``) are
+    Cognito's to state and left alone.
     """
     claims: dict[str, Any] = {}
     for spec in FIELDS:
-        name = spec.id_claim if token == "id" else spec.access_claim
         value = fields.get(spec.name)
-        if not name or is_forbidden(name) or value is None or value == [] or value == {}:
+        if value is None or value == [] or value == {}:
             continue
-        claims[name] = _as_string(value, spec.kind) if strings_only else value
+        for name, always_string in _claim_names(spec, token):
+            claims[name] = _as_string(value, spec.kind) if strings_only or always_string else value
 
     dropped: list[str] = []
     while claims and _size(claims) > budget_bytes:
         name = next(reversed(claims))
         del claims[name]
         dropped.append(name)
-    return Claims(claims, tuple(dropped))
+    suppress = [attribute for attribute in mirrored_attributes() if attribute not in claims] if token == "id" else []
+    return Claims(claims, tuple(dropped), tuple(suppress))
+
+
+def mirrored_attributes() -> tuple[str, ...]:
+    """The Cognito attributes whose ID token claims the profile states (see ``build_claims``)."""
+    return tuple(attribute for spec in FIELDS if (attribute := _mirrored(spec)))
+
+
+def _mirrored(spec: FieldSpec) -> str | None:
+    attribute = spec.cognito_attribute
+    return attribute if attribute and spec.owner is not Owner.IDP and not is_forbidden(attribute) else None
+
+
+def _claim_names(spec: FieldSpec, token: Token) -> Iterator[tuple[str, bool]]:
+    """The claims ``spec`` sets in ``token``, each with whether it is a string whatever the event version."""
+    declared = spec.id_claim if token == "id" else spec.access_claim
+    if declared and not is_forbidden(declared):
+        yield declared, False
+    attribute = _mirrored(spec)
+    if token == "id" and attribute and attribute != declared:
+        yield attribute, True
 
 
 def _as_string(value: Any, kind: Kind) -> str:

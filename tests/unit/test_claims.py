@@ -29,9 +29,20 @@ FULL_PROFILE = {
 
 
 def declared_claims(token: str) -> list[str]:
-    """The claim names the map declares for ``token``, in declaration order."""
-    attribute = "id_claim" if token == "id" else "access_claim"
-    return [getattr(spec, attribute) for spec in FIELDS if getattr(spec, attribute)]
+    """The claim names the map declares for ``token``, in declaration order: each field's own
+    claim and, in the ID token, the Cognito attribute a non-IdP field mirrors under another name."""
+    names = []
+    for spec in FIELDS:
+        claim = spec.id_claim if token == "id" else spec.access_claim
+        names += [claim] if claim else []
+        mirrored = token == "id" and spec.owner is not Owner.IDP and spec.cognito_attribute
+        names += [spec.cognito_attribute] if mirrored and spec.cognito_attribute != claim else []
+    return names
+
+
+def mirrored_attributes() -> list[str]:
+    """The Cognito attributes of the map's user- and admin-owned fields, whose ID token claims the profile states."""
+    return [spec.cognito_attribute for spec in FIELDS if spec.cognito_attribute and spec.owner is not Owner.IDP]
 
 
 def size(claims: dict) -> int:
@@ -323,9 +334,16 @@ def test_no_forbidden_claim_is_ever_emitted_and_v1_values_are_always_strings(see
         assert not [name for name in result.claims if is_forbidden(name)]
         assert set(result.claims) <= set(declared_claims(token))
         assert set(result.claims).isdisjoint(result.dropped)
+        assert set(result.claims).isdisjoint(result.suppress)
         assert len(json.dumps(result.claims, ensure_ascii=False, separators=(",", ":")).encode()) <= budget
         if strings_only:
             assert all(isinstance(value, str) for value in result.claims.values())
+        # and in the ID token every mirrored attribute is either stated or suppressed
+        if token == "id":
+            stated = [name for name in mirrored_attributes() if name in result.claims]
+            assert sorted([*stated, *result.suppress]) == sorted(mirrored_attributes())
+        else:
+            assert result.suppress == ()
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -347,3 +365,86 @@ def test_no_forbidden_claim_is_emitted_whatever_claim_names_the_map_declares(dec
 
             # Then no forbidden name gets through
             assert not [name for name in result.claims if is_forbidden(name)]
+
+
+# --- Cognito's own attributes in the ID token ----------------------------------------
+
+
+@pytest.mark.parametrize("strings_only", [True, False], ids=["v1", "v2"])
+def test_id_token_suppresses_a_mirrored_attribute_the_profile_does_not_hold(strings_only):
+    # Given a profile without a picture (Cognito's attribute may hold anything a user wrote there)
+    profile = {key: value for key, value in FULL_PROFILE.items() if key != "picture"}
+
+    # When ID token claims are built
+    result = build_claims(profile, "id", strings_only=strings_only, budget_bytes=BIG)
+
+    # Then picture is suppressed, never added
+    assert "picture" in result.suppress
+    assert "picture" not in result.claims
+
+
+@pytest.mark.parametrize("strings_only", [True, False], ids=["v1", "v2"])
+def test_id_token_states_a_mirrored_attribute_the_profile_holds(strings_only):
+    # Given a profile with a picture
+    # When ID token claims are built
+    result = build_claims(FULL_PROFILE, "id", strings_only=strings_only, budget_bytes=BIG)
+
+    # Then picture is overridden with the profile's value, not suppressed
+    assert result.claims["picture"] == FULL_PROFILE["picture"]
+    assert "picture" not in result.suppress
+
+
+@pytest.mark.parametrize("strings_only", [True, False], ids=["v1", "v2"])
+def test_id_token_states_attributes_mirrored_under_another_name_as_strings(strings_only):
+    # Given a profile with given and family names (no claim of their own) and a plan (claim "plan")
+    profile = {"given_name": "Jane", "family_name": "Doe", "plan": "pro"}
+
+    # When ID token claims are built
+    result = build_claims(profile, "id", strings_only=strings_only, budget_bytes=BIG)
+
+    # Then the Cognito attributes are overridden with the profile's values, as Cognito states attributes
+    assert result.claims["given_name"] == "Jane"
+    assert result.claims["family_name"] == "Doe"
+    assert result.claims["custom:plan"] == "pro"
+    assert {"given_name", "family_name", "custom:plan"}.isdisjoint(result.suppress)
+
+
+def test_id_token_suppresses_given_family_name_and_plan_the_profile_does_not_hold():
+    # Given a profile with none of them
+    # When ID token claims are built
+    result = build_claims({"display_name": "Jane Doe"}, "id", strings_only=True, budget_bytes=BIG)
+
+    # Then each of their Cognito attributes is suppressed
+    assert {"given_name", "family_name", "custom:plan", "custom:tenant_id"} <= set(result.suppress)
+
+
+def test_idp_owned_attributes_are_neither_stated_nor_suppressed():
+    # Given a profile without an email (email is Cognito's to state)
+    profile = {key: value for key, value in FULL_PROFILE.items() if key not in ("email", "email_verified")}
+
+    # When ID token claims are built
+    result = build_claims(profile, "id", strings_only=True, budget_bytes=BIG)
+
+    # Then the token's email claims are left to Cognito
+    assert {"email", "email_verified"}.isdisjoint([*result.claims, *result.suppress])
+
+
+def test_access_token_claims_suppress_nothing():
+    # Given a profile with none of the mirrored attributes
+    # When access token claims are built
+    result = build_claims({"roles": ["editor"]}, "access", strings_only=False, budget_bytes=BIG)
+
+    # Then nothing is suppressed (access tokens carry no user attributes)
+    assert result.suppress == ()
+
+
+def test_a_mirrored_attribute_dropped_for_the_budget_is_suppressed():
+    # Given a budget one byte short of a full profile's ID token claims (picture is declared last)
+    everything = build_claims(FULL_PROFILE, "id", strings_only=True, budget_bytes=BIG).claims
+
+    # When ID token claims are built
+    result = build_claims(FULL_PROFILE, "id", strings_only=True, budget_bytes=size(everything) - 1)
+
+    # Then picture is dropped and suppressed, so Cognito's own value does not stand in for it
+    assert result.dropped == ("picture",)
+    assert "picture" in result.suppress
