@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from shared.fields import BY_NAME, FieldError, Owner
+from shared.fields import BY_NAME, FieldError, Owner, fields_owned_by
 
 SCHEMA_VERSION = 1
 KEY = "user_id"
@@ -17,6 +18,26 @@ BOOKKEEPING = frozenset({KEY, "username", "created_at", "updated_at", "version",
 # Social sign-in user names look like ``Google_1234``; used when ``identities`` is unusable.
 _PROVIDER_PREFIXES = ("Google", "SignInWithApple", "Facebook", "LoginWithAmazon")
 COGNITO_PROVIDER = "Cognito"
+
+
+def first_version() -> int:
+    """The version a new profile starts at: the current time in microseconds since the epoch.
+
+    Versions never go back for a user: a profile deleted and created again starts above
+    every version of its earlier lifetime, because each of those versions was written
+    more than a microsecond apart (one conditional write each) and the new lifetime starts
+    later. Consumers can order every event of a user by ``version`` alone. The value stays
+    below 2**53, so JavaScript reads it exactly.
+    """
+    return time.time_ns() // 1000
+
+
+class UndecodableProfile(ValueError):
+    """A stored item that is not a profile this code can read. Names the attribute, never its value."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__(f"stored profile has an unreadable {attribute}")
+        self.attribute = attribute
 
 
 def utc_now() -> str:
@@ -48,15 +69,29 @@ class Profile:
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Profile:
-        """Read a stored item; attributes the map does not declare are ignored."""
+        """Read a stored item (plain values); attributes the map does not declare are ignored.
+
+        Raises ``UndecodableProfile`` naming the first attribute that does not fit: a value
+        written outside this code (a console edit, a script) must not reach a token or a
+        response unchecked.
+        """
+        fields: dict[str, Any] = {}
+        for name, value in item.items():
+            spec = BY_NAME.get(name)
+            if spec is None or value is None:
+                continue
+            try:
+                fields[name] = spec.validate(value)
+            except FieldError:
+                raise UndecodableProfile(name) from None
         return cls(
-            user_id=str(item[KEY]),
-            username=str(item.get("username", "")),
-            created_at=str(item.get("created_at", "")),
-            updated_at=str(item.get("updated_at", "")),
-            fields={name: value for name, value in item.items() if name in BY_NAME},
-            version=int(item.get("version", 0)),
-            schema_version=int(item.get("schema_version", SCHEMA_VERSION)),
+            user_id=_text(item, KEY, required=True),
+            username=_text(item, "username"),
+            created_at=_text(item, "created_at"),
+            updated_at=_text(item, "updated_at"),
+            fields=fields,
+            version=_counter(item, "version", None),
+            schema_version=_counter(item, "schema_version", SCHEMA_VERSION),
         )
 
     def with_changes(self, changes: Mapping[str, Any], now: str) -> Profile:
@@ -68,6 +103,22 @@ class Profile:
             updated_at=now,
             version=self.version + 1,
         )
+
+
+def _text(item: Mapping[str, Any], name: str, required: bool = False) -> str:
+    value = item.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise UndecodableProfile(name)
+    return value
+
+
+def _counter(item: Mapping[str, Any], name: str, default: int | None) -> int:
+    value = item.get(name, default)
+    if type(value) is not int or value < 1:
+        raise UndecodableProfile(name)
+    return value
 
 
 class Rejected(NamedTuple):
@@ -115,8 +166,46 @@ def profile_from_cognito(
         rejected.append(Rejected("providers", problem))
     values["providers"] = providers
 
-    profile = Profile(user_id=user_id, username=username, created_at=now, updated_at=now, fields=values)
+    profile = Profile(
+        user_id=user_id, username=username, created_at=now, updated_at=now, fields=values, version=first_version()
+    )
     return profile, rejected
+
+
+def idp_changes(profile: Profile, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], list[Rejected]]:
+    """The IdP-owned fields whose value in Cognito's ``attributes`` differs from the profile's.
+
+    Values are mapped exactly as at creation. An attribute absent from ``attributes`` leaves
+    its field alone (Cognito sends every attribute a user has; emulators omit some), and an
+    invalid value is reported, never applied: not even the user name's guess at the
+    provider when ``identities`` is unreadable. ``providers`` otherwise follows ``identities``.
+    """
+    fresh, rejected = profile_from_cognito(profile.user_id, profile.username, attributes, now=profile.updated_at)
+    rejected = [problem for problem in rejected if BY_NAME[problem.field].owner is Owner.IDP]
+    refused = {problem.field for problem in rejected}
+    changes = {
+        spec.name: fresh.fields[spec.name]
+        for spec in fields_owned_by(Owner.IDP)
+        if spec.name in fresh.fields
+        and spec.name not in refused
+        and not same_value(fresh.fields[spec.name], profile.fields.get(spec.name))
+    }
+    return changes, rejected
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two values are equal and of the same type, at every depth (``1`` is not ``True``).
+
+    Python's ``==`` holds ``1 == True`` and ``0 == False``; a diff built on it misses such
+    changes. Compare exactly decoded values: DynamoDB numbers as Decimals, not floats.
+    """
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[key], b[key]) for key in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def providers_from_identities(identities: Any, username: str) -> tuple[list[str], str | None]:

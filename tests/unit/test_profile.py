@@ -1,12 +1,13 @@
 """The profile model: building it from Cognito attributes, storing it, changing it."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from shared.fields import BY_NAME, FIELDS, Owner
-from shared.profile import SCHEMA_VERSION, Profile, profile_from_cognito
+from shared.profile import SCHEMA_VERSION, Profile, UndecodableProfile, idp_changes, profile_from_cognito
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "cognito"
 NOW = "2026-11-28T03:00:00.000Z"
@@ -27,18 +28,32 @@ def build(attributes: dict, username: str = "d4a8f4e8-30a1-70c2-6b1e-9f2c7d3e5a1
 # --- from Cognito attributes ---------------------------------------------------------
 
 
-def test_email_sign_up_profile_is_keyed_by_sub_and_starts_at_version_one():
+def test_email_sign_up_profile_is_keyed_by_sub_and_created_now_in_the_current_schema():
     # Given an email user's confirmed sign-up
     sub, username, attributes = sign_up("email_sign_up")
 
     # When the profile is built from it
     profile, rejected = profile_from_cognito(sub, username, attributes, now=NOW)
 
-    # Then it is keyed by sub, created now, at the first version of the current schema
+    # Then it is keyed by sub, created now, in the current schema
     assert (profile.user_id, profile.username) == (sub, username)
     assert (profile.created_at, profile.updated_at) == (NOW, NOW)
-    assert (profile.version, profile.schema_version) == (1, SCHEMA_VERSION)
+    assert profile.schema_version == SCHEMA_VERSION
     assert rejected == []
+
+
+def test_new_profile_version_is_the_creation_time_in_microseconds():
+    # Given an email user's confirmed sign-up
+    sub, username, attributes = sign_up("email_sign_up")
+
+    # When the profile is built from it
+    before = time.time_ns() // 1000
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+    after = time.time_ns() // 1000
+
+    # Then its version is the current time in microseconds (so a re-created profile starts higher)
+    assert before <= profile.version <= after
+    assert profile.version < 2**53  # exact in JavaScript
 
 
 def test_email_sign_up_profile_mirrors_email_and_its_verification():
@@ -332,14 +347,14 @@ def test_with_changes_none_removes_the_field():
 def test_with_changes_leaves_the_original_profile_untouched():
     # Given a profile
     profile = google_profile()
-    before = dict(profile.fields)
+    before, version = dict(profile.fields), profile.version
 
     # When a changed copy is made
     profile.with_changes({"display_name": "Sam R.", "picture": None}, LATER)
 
     # Then the original is as it was
     assert dict(profile.fields) == before
-    assert profile.version == 1
+    assert profile.version == version
 
 
 def test_native_user_with_a_federated_looking_user_name_stays_a_cognito_user():
@@ -365,3 +380,150 @@ def test_display_name_cut_to_its_limit_does_not_end_in_a_space():
 
     # Then the derived display name is trimmed, as the validator would have left it
     assert profile.fields["display_name"] == "a" * (limit - 1)
+
+
+# --- reading a stored item that is not a profile -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("display_name", 4242424242),  # a number where a string belongs
+        ("picture", b"Zq7Marker"),  # a Binary attribute (boto3 reads B as bytes-like)
+        ("locale", "Zq7\x00Marker"),  # a string the field would never accept
+        ("providers", "Zq7Marker"),  # a string where a list belongs
+        ("preferences", ["Zq7Marker"]),  # a list where an object belongs
+        ("version", "Zq7Marker"),  # a text version
+        ("version", 1.5),
+        ("version", True),
+        ("version", None),  # missing
+        ("schema_version", "1"),
+        ("username", 4242424242),
+        ("created_at", ["Zq7Marker"]),
+    ],
+)
+def test_item_that_does_not_fit_the_map_is_refused_naming_the_attribute_not_the_value(attribute, value):
+    # Given a stored item with one attribute written outside this code
+    item = google_profile().to_item()
+    item[attribute] = value
+
+    # When it is read
+    with pytest.raises(UndecodableProfile) as raised:
+        Profile.from_item(item)
+
+    # Then the error names the attribute and never the value
+    assert raised.value.attribute == attribute
+    assert "Zq7Marker" not in str(raised.value)
+    assert "4242424242" not in str(raised.value)
+
+
+def test_item_values_are_read_as_the_field_normalises_them():
+    # Given a stored item whose name carries surrounding spaces and whose providers repeat
+    item = google_profile().to_item() | {"display_name": "  Sam Rivera ", "providers": ["Google", "Google"]}
+
+    # When it is read
+    profile = Profile.from_item(item)
+
+    # Then the values are what the field's validator makes of them
+    assert profile.fields["display_name"] == "Sam Rivera"
+    assert profile.fields["providers"] == ["Google"]
+
+
+# --- IdP-owned fields that changed in Cognito ----------------------------------------
+
+
+def email_profile() -> tuple[Profile, dict]:
+    sub, username, attributes = sign_up("email_sign_up")
+    profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
+    return profile, attributes
+
+
+def test_unchanged_attributes_change_nothing():
+    # Given a profile and the same attributes it was built from ("true" as Cognito sends it)
+    profile, attributes = email_profile()
+
+    # When the IdP-owned changes are computed
+    changes, rejected = idp_changes(profile, attributes)
+
+    # Then there are none
+    assert (changes, rejected) == ({}, [])
+
+
+def test_changed_email_and_verification_are_changes():
+    # Given Cognito now holds a new, not yet verified, address
+    profile, attributes = email_profile()
+    attributes |= {"email": "jane.new@example.com", "email_verified": "false"}
+
+    # When the IdP-owned changes are computed
+    changes, _ = idp_changes(profile, attributes)
+
+    # Then both are changes, email_verified as a real boolean
+    assert changes == {"email": "jane.new@example.com", "email_verified": False}
+
+
+def test_a_linked_provider_changes_the_providers():
+    # Given a Google user who has since linked Sign in with Apple
+    profile = google_profile()
+    attributes = {
+        "identities": json.dumps(
+            [{"providerName": "Google", "userId": "1"}, {"providerName": "SignInWithApple", "userId": "2"}]
+        )
+    }
+
+    # When the IdP-owned changes are computed
+    changes, _ = idp_changes(profile, attributes)
+
+    # Then providers lists both
+    assert changes == {"providers": ["Google", "SignInWithApple"]}
+
+
+def test_absent_attributes_leave_their_fields_alone():
+    # Given attributes without email and email_verified (cognito-local omits email_verified)
+    profile, attributes = email_profile()
+    attributes = {key: value for key, value in attributes.items() if key not in ("email", "email_verified")}
+
+    # When the IdP-owned changes are computed
+    changes, _ = idp_changes(profile, attributes)
+
+    # Then nothing changes
+    assert changes == {}
+
+
+def test_user_and_admin_owned_attributes_are_never_changes():
+    # Given Cognito attributes a user (name, picture) or a client (custom:plan) could have written
+    profile, attributes = email_profile()
+    attributes |= {"name": "Mallory", "picture": "https://example.com/m.png", "custom:plan": "enterprise"}
+
+    # When the IdP-owned changes are computed
+    changes, _ = idp_changes(profile, attributes)
+
+    # Then none of them is a change: the profile owns them
+    assert changes == {}
+
+
+def test_invalid_email_is_reported_and_not_a_change():
+    # Given Cognito holds an email with a bidi override
+    profile, attributes = email_profile()
+    attributes["email"] = "jane\u202eZq7Marker@example.com"
+
+    # When the IdP-owned changes are computed
+    changes, rejected = idp_changes(profile, attributes)
+
+    # Then it is not a change, and the report names the field, not the value
+    assert changes == {}
+    assert [problem.field for problem in rejected] == ["email"]
+    assert "Zq7Marker" not in rejected[0].reason
+
+
+def test_unreadable_identities_do_not_replace_the_providers():
+    # Given a Google user linked with Apple, whose identities attribute is now unreadable
+    profile = google_profile().with_changes({"providers": ["Google", "SignInWithApple"]}, LATER)
+    _, _, attributes = sign_up("google_sign_up")
+    attributes["identities"] = "[{broken"
+
+    # When the IdP-owned changes are computed
+    changes, rejected = idp_changes(profile, attributes)
+
+    # Then the user name's guess ("Google") does not overwrite what the profile knows
+    assert changes == {}
+    assert [problem.field for problem in rejected] == ["providers"]
