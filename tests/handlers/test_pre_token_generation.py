@@ -38,12 +38,30 @@ def give_admin_fields(table: Any, user_id: str) -> None:
 
 
 @pytest.fixture
-def existing_profile(table: Any, lambda_context: Any) -> str:
-    """A signed-up user with admin-owned fields set, as the V1 authentication event's user."""
+def signed_up(table: Any, lambda_context: Any) -> str:
+    """A user with the profile sign-up gave them (email and locale), as the authentication events' user."""
     event = load_event("cognito/post_confirmation_email_sign_up.json")
     sign_up(event, lambda_context)
-    give_admin_fields(table, sub_of(event))
     return sub_of(event)
+
+
+@pytest.fixture
+def existing_profile(signed_up: str, table: Any) -> str:
+    """A signed-up user with admin-owned fields set, as the authentication events' user."""
+    give_admin_fields(table, signed_up)
+    return signed_up
+
+
+def set_fields(table: Any, user_id: str, **values: dict[str, Any]) -> None:
+    """Set stored attributes (DynamoDB-typed) on a profile item, as a console edit or a script would."""
+    names = {f"#a{index}": name for index, name in enumerate(values)}
+    table.update_item(
+        TableName=TABLE,
+        Key={"user_id": {"S": user_id}},
+        UpdateExpression="SET " + ", ".join(f"#a{index} = :v{index}" for index in range(len(values))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":v{index}": value for index, value in enumerate(values.values())},
+    )
 
 
 def test_v1_event_with_profile_reads_once_and_adds_string_claims(
@@ -188,6 +206,134 @@ def test_oversized_profile_drops_claims_and_reports_a_metric(
     assert '"ClaimsDropped"' in capsys.readouterr().out  # the EMF metric line
 
 
+def test_v1_event_carrying_v2_fields_is_answered_as_v1_with_a_warning(
+    existing_profile: str, lambda_context: Any, logs: Callable[[], str]
+) -> None:
+    # Given an event that says version 1 but carries V2's scopes (a misconfigured pool or emulator)
+    event = load_event("cognito/pre_token_v1_authentication.json")
+    event["request"]["scopes"] = ["aws.cognito.signin.user.admin"]
+
+    # When the trigger runs
+    result = handler(event, lambda_context)
+
+    # Then it is answered as V1, and the mismatch is logged
+    assert set(result["response"]) == {"claimsOverrideDetails"}
+    assert result["response"]["claimsOverrideDetails"]["claimsToAddOrOverride"]["plan"] == "pro"
+    assert "carries V2 fields but is not version 2 or 3" in logs()
+
+
+# --- Cognito's own attributes in the ID token ----------------------------------------
+
+ID_TOKEN_SECTIONS = {
+    "v1": ("cognito/pre_token_v1_authentication.json", lambda result: result["response"]["claimsOverrideDetails"]),
+    "v2": (
+        "cognito/pre_token_v2_authentication.json",
+        lambda result: result["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"],
+    ),
+}
+# Cognito attributes a user (or, for custom:plan, a misconfigured client) could have written.
+WRITTEN_IN_COGNITO = [
+    ("picture", "javascript:alert(1)"),
+    ("given_name", "Mallory"),
+    ("family_name", "Mallory"),
+    ("custom:plan", "enterprise"),
+]
+
+
+@pytest.mark.parametrize("version", ID_TOKEN_SECTIONS)
+@pytest.mark.parametrize(("attribute", "written"), WRITTEN_IN_COGNITO)
+def test_attribute_written_in_cognito_is_suppressed_when_the_profile_has_none(
+    signed_up: str, lambda_context: Any, version: str, attribute: str, written: str
+) -> None:
+    # Given a profile without the field, and a value for its attribute in Cognito
+    path, id_token = ID_TOKEN_SECTIONS[version]
+    event = load_event(path)
+    event["request"]["userAttributes"][attribute] = written
+
+    # When the trigger runs
+    result = handler(event, lambda_context)
+
+    # Then the ID token suppresses the attribute and never adds it
+    section = id_token(result)
+    assert attribute in section["claimsToSuppress"]
+    assert attribute not in section["claimsToAddOrOverride"]
+    assert written not in json.dumps(result["response"])
+
+
+PROFILE_VALUES = {
+    "picture": ("picture", "https://example.com/jane.png"),
+    "given_name": ("given_name", "Jane"),
+    "family_name": ("family_name", "Doe"),
+    "custom:plan": ("plan", "pro"),
+}
+
+
+@pytest.mark.parametrize("version", ID_TOKEN_SECTIONS)
+@pytest.mark.parametrize(("attribute", "written"), WRITTEN_IN_COGNITO)
+def test_attribute_written_in_cognito_is_overridden_with_the_profile_value(
+    signed_up: str, table: Any, lambda_context: Any, version: str, attribute: str, written: str
+) -> None:
+    # Given a profile holding the field, and another value for its attribute in Cognito
+    field, value = PROFILE_VALUES[attribute]
+    set_fields(table, signed_up, **{field: {"S": value}})
+    path, id_token = ID_TOKEN_SECTIONS[version]
+    event = load_event(path)
+    event["request"]["userAttributes"][attribute] = written
+
+    # When the trigger runs
+    result = handler(event, lambda_context)
+
+    # Then the ID token states the profile's value, as a string, and does not suppress it
+    section = id_token(result)
+    assert section["claimsToAddOrOverride"][attribute] == value
+    assert attribute not in section.get("claimsToSuppress", [])
+
+
+@pytest.mark.parametrize("version", ID_TOKEN_SECTIONS)
+def test_no_claim_is_both_added_and_suppressed(existing_profile: str, lambda_context: Any, version: str) -> None:
+    # Given a user whose Cognito attributes hold values for every field the profile lacks
+    path, id_token = ID_TOKEN_SECTIONS[version]
+    event = load_event(path)
+    event["request"]["userAttributes"].update(dict(WRITTEN_IN_COGNITO))
+
+    # When the trigger runs
+    section = id_token(handler(event, lambda_context))
+
+    # Then the profile's claims and the suppressed ones are apart, and both are there
+    assert section["claimsToSuppress"]
+    assert section["claimsToAddOrOverride"]
+    assert set(section["claimsToAddOrOverride"]).isdisjoint(section["claimsToSuppress"])
+
+
+def test_earlier_override_of_an_attribute_the_profile_lacks_is_suppressed_not_kept(
+    signed_up: str, lambda_context: Any
+) -> None:
+    # Given a V1 response that already overrides picture (the profile has none)
+    event = load_event("cognito/pre_token_v1_authentication.json")
+    event["response"]["claimsOverrideDetails"] = {"claimsToAddOrOverride": {"picture": "javascript:alert(1)"}}
+
+    # When the trigger runs
+    details = handler(event, lambda_context)["response"]["claimsOverrideDetails"]
+
+    # Then picture is suppressed and no longer added
+    assert "picture" in details["claimsToSuppress"]
+    assert "picture" not in details["claimsToAddOrOverride"]
+
+
+def test_access_token_gets_no_suppressed_claims(existing_profile: str, lambda_context: Any) -> None:
+    # Given a V2 event for a user whose profile lacks a picture that Cognito holds
+    event = load_event("cognito/pre_token_v2_authentication.json")
+    event["request"]["userAttributes"]["picture"] = "javascript:alert(1)"
+
+    # When the trigger runs
+    details = handler(event, lambda_context)["response"]["claimsAndScopeOverrideDetails"]
+
+    # Then only the ID token suppresses: the access token carries no user attributes to suppress
+    assert details["idTokenGeneration"]["claimsToSuppress"]
+    assert "claimsToSuppress" not in details["accessTokenGeneration"]
+    assert details["accessTokenGeneration"]["claimsToAddOrOverride"]
+
+
 # --- the table cannot answer ---------------------------------------------------------
 
 
@@ -255,4 +401,77 @@ def test_missing_table_setting_names_the_variable(
 
     # When the trigger runs, Then the error names the missing variable
     with pytest.raises(RuntimeError, match="PROFILE_TABLE_NAME"):
+        handler(load_event("cognito/pre_token_v1_authentication.json"), lambda_context)
+
+
+def test_token_issued_without_a_profile_suppresses_the_attributes_the_profile_owns(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, closed_port: int, lambda_context: Any
+) -> None:
+    # Given an unreachable table (fail-open) and a picture the user wrote in Cognito
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port}")
+    event = load_event("cognito/pre_token_v1_authentication.json")
+    event["request"]["userAttributes"]["picture"] = "javascript:alert(1)"
+
+    # When the trigger runs
+    details = handler(event, lambda_context)["response"]["claimsOverrideDetails"]
+
+    # Then the ID token states none of the profile's attributes: Cognito's copies are unchecked
+    assert not details["claimsToAddOrOverride"]
+    assert {"picture", "name", "locale", "custom:plan"} <= set(details["claimsToSuppress"])
+
+
+# --- a stored item this code cannot read ---------------------------------------------
+
+UNREADABLE = {
+    "binary-picture": ("picture", {"B": b"Zq7Marker"}),
+    "text-version": ("version", {"S": "Zq7Marker"}),
+    "number-for-locale": ("locale", {"N": "4242424242"}),
+}
+
+
+@pytest.mark.parametrize(("attribute", "stored"), UNREADABLE.values(), ids=UNREADABLE)
+def test_unreadable_profile_issues_the_token_without_claims_naming_the_attribute_not_the_value(
+    existing_profile: str,
+    table: Any,
+    lambda_context: Any,
+    logs: Callable[[], str],
+    capsys: pytest.CaptureFixture[str],
+    attribute: str,
+    stored: dict[str, Any],
+) -> None:
+    # Given a profile item with one attribute written outside this code (fail-open is the default)
+    set_fields(table, existing_profile, **{attribute: stored})
+    capsys.readouterr()  # what the sign-up printed
+
+    # When the user signs in
+    result = handler(load_event("cognito/pre_token_v1_authentication.json"), lambda_context)
+
+    # Then the token has no profile claims; the log names the attribute, never the value; a metric counts it
+    assert not result["response"]["claimsOverrideDetails"]["claimsToAddOrOverride"]
+    logged, printed = logs(), capsys.readouterr().out
+    assert "Stored profile cannot be read" in logged
+    assert f'"attribute": "{attribute}"' in logged
+    for text in (logged, printed):
+        assert "Zq7Marker" not in text
+        assert "WnE3TWFya2Vy" not in text  # the marker in base64, as DynamoDB carries binary
+        assert "4242424242" not in text
+    assert '"ProfileUndecodable"' in printed
+
+
+@pytest.mark.parametrize(("attribute", "stored"), UNREADABLE.values(), ids=UNREADABLE)
+def test_unreadable_profile_refuses_the_sign_in_when_failing_closed(
+    existing_profile: str,
+    table: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+    attribute: str,
+    stored: dict[str, Any],
+) -> None:
+    # Given fail-closed and a profile item with one attribute written outside this code
+    monkeypatch.setenv("ON_STORE_ERROR", "closed")
+    settings.load.cache_clear()  # the sign-up in the fixture loaded the triggers' settings already
+    set_fields(table, existing_profile, **{attribute: stored})
+
+    # When the user signs in, Then the trigger raises so Cognito refuses the sign-in
+    with pytest.raises(ProfileStoreUnavailable):
         handler(load_event("cognito/pre_token_v1_authentication.json"), lambda_context)

@@ -12,5 +12,5 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
-    add_profile_claims(event)
+    add_profile_claims(event, context)
     return event
