@@ -2,9 +2,10 @@
 
 Loop-safe by construction: this module only calls Cognito (never the profile table), and
 Cognito has no trigger on attribute updates. Per batch and user, the changes of all the
-user's records are coalesced to one net change (the first old image against the latest new
-image): at most one AdminUpdateUserAttributes call, plus one AdminDeleteUserAttributes call
-when a synced field was removed from the profile, and none when no synced field changed.
+user's records are coalesced to one net change (the first old image against the new image
+of the user's last record in stream order): at most one AdminUpdateUserAttributes call,
+plus one AdminDeleteUserAttributes call when a synced field was removed from the profile,
+and none when no synced field changed.
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared import aws, settings
 from shared.fields import AUTHORISATION_ATTRIBUTES, Kind, synced_fields
 from shared.observability import MetricUnit, logger, metrics
+from shared.profile import same_value
+from shared.repository import plain
 from shared.streams import (
+    Attempts,
+    Deadline,
     PoisonRecord,
     ProfileChange,
+    RemainingTime,
     StreamSettings,
-    backoff,
     decode,
     send_to_dead_letter_queue,
     sequence_number,
@@ -93,20 +98,25 @@ def limiter(rate: float) -> TokenBucket:
 
 
 @dataclass(frozen=True)
-class AttributeChange:
-    """The net change of one user's synced attributes over a batch."""
+class UserChange:
+    """The net change of one user's synced attributes over a batch, and the records it stems from."""
 
-    username: str
-    first_index: int
-    first_sequence_number: str
-    last_index: int
+    username: str | None
+    indexes: tuple[int, ...]  # the user's MODIFY records in the batch, in stream order
+    sequence_number: str  # the first of them: where a retry must start
+    age_seconds: float  # of the first of them
     version: int
     updates: dict[str, str]  # Cognito attribute -> value
     deletes: tuple[str, ...]  # Cognito attributes removed from the profile
 
+    @property
+    def first_index(self) -> int:
+        return self.indexes[0]
+
 
 def attribute_value(kind: Kind, value: Any) -> str:
     """A profile value as Cognito holds it: every attribute is a string."""
+    value = plain(value)
     if kind is Kind.BOOLEAN:
         return "true" if value else "false"
     if kind is Kind.STRING:
@@ -114,29 +124,29 @@ def attribute_value(kind: Kind, value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def net_changes(changes: Sequence[tuple[int, ProfileChange]]) -> list[AttributeChange | tuple[int, ProfileChange, str]]:
-    """Coalesce MODIFY records per user; an entry is a user's net change or a record that cannot sync.
+def net_changes(changes: Sequence[tuple[int, ProfileChange]], now: float) -> list[UserChange]:
+    """Coalesce MODIFY records per user into the changes Cognito needs, in order of each user's first record.
 
-    INSERT records are not synced (the profile was just made from the Cognito user's own
-    attributes), nor REMOVE records (a deleted profile leaves the Cognito user alone).
+    The net change compares the user's first old image with the new image of the user's
+    *last record in stream order*: versions restart in no lifetime order a batch can rely
+    on, stream order is the table's own. A user whose changes touch no synced field is left
+    out. INSERT records are not synced (the profile was just made from the Cognito user's
+    own attributes), nor REMOVE records (a deleted profile leaves the Cognito user alone).
     """
-    first: dict[str, tuple[int, ProfileChange]] = {}
-    latest: dict[str, tuple[int, ProfileChange]] = {}
+    per_user: dict[str, list[tuple[int, ProfileChange]]] = {}
     for index, change in changes:
-        if change.event_name != "MODIFY":
-            continue
-        first.setdefault(change.user_id, (index, change))
-        if change.user_id not in latest or change.version >= latest[change.user_id][1].version:
-            latest[change.user_id] = (index, change)
-    result: list[AttributeChange | tuple[int, ProfileChange, str]] = []
-    for user_id, (index, earliest) in first.items():
-        last_index, last = latest[user_id]
-        before, after = earliest.old or {}, last.new or {}
+        if change.event_name == "MODIFY":
+            per_user.setdefault(change.user_id, []).append((index, change))
+    result: list[UserChange] = []
+    for records in per_user.values():
+        first = records[0][1]
+        last = records[-1][1]
+        before, after = first.old or {}, last.new or {}
         updates: dict[str, str] = {}
         deletes: list[str] = []
         for spec in synced_fields():
             attribute = spec.cognito_attribute
-            if not attribute or attribute in NEVER_SYNCED or before.get(spec.name) == after.get(spec.name):
+            if not attribute or attribute in NEVER_SYNCED or same_value(before.get(spec.name), after.get(spec.name)):
                 continue
             if after.get(spec.name) is None:
                 deletes.append(attribute)
@@ -144,15 +154,18 @@ def net_changes(changes: Sequence[tuple[int, ProfileChange]]) -> list[AttributeC
                 updates[attribute] = attribute_value(spec.kind, after[spec.name])
         if not updates and not deletes:
             continue
-        if not last.username:
-            result.append((index, earliest, "item has no username attribute"))
-            continue
         result.append(
-            AttributeChange(
-                last.username, index, earliest.sequence_number, last_index, last.version, updates, tuple(deletes)
+            UserChange(
+                username=last.username,
+                indexes=tuple(index for index, _ in records),
+                sequence_number=first.sequence_number,
+                age_seconds=first.age_seconds(now),
+                version=last.version,
+                updates=updates,
+                deletes=tuple(deletes),
             )
         )
-    return sorted(result, key=lambda item: item.first_index if isinstance(item, AttributeChange) else item[0])
+    return sorted(result, key=lambda change: change.first_index)
 
 
 @dataclass
@@ -171,12 +184,12 @@ class SyncResult:
         return {"batchItemFailures": failures}
 
 
-class _Transient(Exception):
-    """Cognito stayed unavailable or throttled after the bounded retries."""
+class _Unfinished(Exception):
+    """Cognito stayed unavailable or throttled for as long as the invocation had time."""
 
 
 class CognitoSync:
-    """Syncs one batch at a time; clients, limiter and sleep are handed in (tests pass their own)."""
+    """Syncs one batch at a time; clients, limiter, time and settings are handed in (tests pass their own)."""
 
     def __init__(
         self,
@@ -184,45 +197,56 @@ class CognitoSync:
         cognito_client: Any,
         dead_letter_client: Callable[[], Any],
         bucket: TokenBucket,
+        deadline: Deadline,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._cognito = cognito_client
         self._dead_letter_client = dead_letter_client  # created on first use: poison is rare
         self._bucket = bucket
+        self._deadline = deadline
         self._sleep = sleep
+        self._wall_clock = wall_clock
 
     def sync(self, records: Sequence[Mapping[str, Any]]) -> SyncResult:
-        """Apply the batch's net synced changes in order; stop at the first user that still fails."""
+        """Apply the batch's net synced changes in order; stop at the first that must be retried.
+
+        Work runs in batch order (a user's change at its first record), and a record is parked
+        only when everything before it has succeeded, so no retry ever parks it twice.
+        """
         result = SyncResult()
         decoded: list[tuple[int, ProfileChange]] = []
+        work: list[tuple[int, UserChange | str]] = []
         for index, record in enumerate(records):
             try:
                 decoded.append((index, decode(record)))
             except PoisonRecord as exc:
-                if not self._dead_letter(record, str(exc), result):
-                    result.failed_sequence_number = sequence_number(record)
-                    records = records[:index]  # later records are retried with this one
-                    break
-        for item in net_changes(decoded):
-            if isinstance(item, tuple):
-                index, change, reason = item
-                if not self._dead_letter(records[index], reason, result):
-                    result.failed_sequence_number = change.sequence_number
+                work.append((index, str(exc)))
+        work += [(change.first_index, change) for change in net_changes(decoded, self._wall_clock())]
+        for index, item in sorted(work, key=lambda pair: pair[0]):
+            if isinstance(item, str):
+                if not self._park([records[index]], item, result):
+                    result.failed_sequence_number = sequence_number(records[index])
                     return result
                 continue
+            parked = [records[i] for i in item.indexes]
             try:
                 refusal = self._apply(item, result)
-            except _Transient:
-                result.failed_sequence_number = item.first_sequence_number
-                return result
-            if refusal and not self._dead_letter(records[item.last_index], refusal, result):
-                result.failed_sequence_number = item.first_sequence_number
+            except _Unfinished as exc:
+                if item.age_seconds < self._config.park_after_seconds:
+                    result.failed_sequence_number = item.sequence_number
+                    return result
+                refusal = f"still failing after {int(item.age_seconds)} s ({exc}); the stream keeps records 24 h"
+            if refusal and not self._park(parked, refusal, result):
+                result.failed_sequence_number = item.sequence_number
                 return result
         return result
 
-    def _apply(self, change: AttributeChange, result: SyncResult) -> str | None:
-        """Write one user's change; returns why Cognito refused it for good, if it did."""
+    def _apply(self, change: UserChange, result: SyncResult) -> str | None:
+        """Write one user's change; returns why it can never be written, if so; raises ``_Unfinished``."""
+        if not change.username:
+            return "item has no username attribute"
         pool = self._config.user_pool_id
         try:
             if change.updates:
@@ -250,7 +274,7 @@ class CognitoSync:
                 return None
             if code not in _REFUSED:
                 logger.error("Cognito call failed", extra={"code": code})
-                raise _Transient(code) from None
+                raise _Unfinished(code) from None
             metrics.add_metric(name="CognitoSyncRefused", unit=MetricUnit.Count, value=1)
             result.refused += 1
             return f"Cognito refused the attributes {sorted(change.updates)} ({code})"
@@ -262,10 +286,10 @@ class CognitoSync:
         return None
 
     def _call(self, operation: str, result: SyncResult, **params: Any) -> None:
-        attempts = self._config.retry_attempts
-        for attempt in range(attempts):
-            if attempt:
-                self._sleep(backoff(attempt - 1, self._config.retry_base_seconds, self._config.retry_max_seconds))
+        """One Cognito operation, retried on throttling and outages while the invocation has time."""
+        attempts = Attempts(self._config, self._deadline, self._sleep)
+        last = ""
+        while attempts.next():
             self._bucket.acquire()
             result.calls += 1
             try:
@@ -275,27 +299,35 @@ class CognitoSync:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code not in _TRANSIENT:
                     raise
-                logger.warning("Cognito throttled or unavailable; retrying", extra={"code": code, "attempt": attempt})
+                last = code
+                logger.warning("Cognito throttled or unavailable; retrying", extra={"code": code})
                 metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=1)
             except BotoCoreError as exc:
-                logger.warning("Cognito unreachable; retrying", extra={"error": type(exc).__name__, "attempt": attempt})
-        raise _Transient(operation)
+                last = type(exc).__name__
+                logger.warning("Cognito unreachable; retrying", extra={"error": last})
+        raise _Unfinished(last or "no time left for a call")
 
-    def _dead_letter(self, record: Mapping[str, Any], reason: str, result: SyncResult) -> bool:
-        parked = send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION)
-        result.poisoned += parked
-        return parked
+    def _park(self, records: Sequence[Mapping[str, Any]], reason: str, result: SyncResult) -> bool:
+        for record in records:
+            if not self._deadline.allows(self._config.call_seconds()):
+                return False  # parked by the next invocation, which starts from this record
+            if not send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION):
+                return False
+            result.poisoned += 1
+        return True
 
 
-def sync_records(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def sync_records(records: Iterable[Mapping[str, Any]], context: RemainingTime) -> dict[str, Any]:
     """The stream handler's work: sync the batch and answer with its batch item failures."""
     config = settings.load(SyncSettings)
+    # One attempt per call: retried here, not by botocore, so every attempt passes the rate
+    # limiter and is checked against the invocation's deadline.
     timeouts = {"connect_timeout": config.connect_timeout_seconds, "read_timeout": config.read_timeout_seconds}
-    # Cognito calls are retried here, not by botocore, so that every attempt passes the rate limiter.
     cognito = aws.client("cognito-idp", **timeouts, max_attempts=1)
-    sqs = partial(aws.client, "sqs", **timeouts, max_attempts=config.max_attempts)
+    sqs = partial(aws.client, "sqs", **timeouts, max_attempts=1)
     bucket = limiter(config.cognito_rate_share * config.cognito_quota_per_second)
-    syncer = CognitoSync(config, cognito, sqs, bucket)
+    deadline = Deadline(context, config.answer_margin_seconds)
+    syncer = CognitoSync(config, cognito, sqs, bucket, deadline)
     result = syncer.sync(list(records))
     metrics.add_metric(name="CognitoUsersSynced", unit=MetricUnit.Count, value=result.users_synced)
     metrics.add_metric(name="CognitoCalls", unit=MetricUnit.Count, value=result.calls)

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.fields import FIELDS, pii_fields
-from shared.streams import ProfileChange
+from shared.profile import same_value
+from shared.repository import plain
+from shared.streams import PoisonRecord, ProfileChange
 
 PROFILE_CREATED = "ProfileCreated"
 PROFILE_UPDATED = "ProfileUpdated"
@@ -28,11 +30,13 @@ _TIME_BYTES = 14
 def changed_fields(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> tuple[str, ...]:
     """Names of the map's fields whose values differ between the images, in the map's order.
 
-    Bookkeeping (``updated_at``, ``version``...) and attributes the map does not declare never count.
+    Values are compared type-strictly at full precision (exactly decoded images: ``1`` is
+    not ``true``, Decimals are not rounded to floats). Bookkeeping (``updated_at``,
+    ``version``...) and attributes the map does not declare never count.
     """
     before = old or {}
     after = new or {}
-    return tuple(spec.name for spec in FIELDS if before.get(spec.name) != after.get(spec.name))
+    return tuple(spec.name for spec in FIELDS if not same_value(before.get(spec.name), after.get(spec.name)))
 
 
 def build_detail(change: ProfileChange, include_pii: bool) -> dict[str, Any] | None:
@@ -60,7 +64,9 @@ def build_detail(change: ProfileChange, include_pii: bool) -> dict[str, Any] | N
 
 def _values(image: Mapping[str, Any] | None, names: tuple[str, ...], hidden: tuple[str, ...]) -> dict[str, Any]:
     image = image or {}
-    return {name: (REDACTED if name in hidden and image.get(name) is not None else image.get(name)) for name in names}
+    return {
+        name: (REDACTED if name in hidden and image.get(name) is not None else plain(image.get(name))) for name in names
+    }
 
 
 def build_entry(change: ProfileChange, *, source: str, bus_name: str, include_pii: bool) -> dict[str, Any] | None:
@@ -68,10 +74,15 @@ def build_entry(change: ProfileChange, *, source: str, bus_name: str, include_pi
     detail = build_detail(change, include_pii)
     if detail is None:
         return None
+    try:
+        text = json.dumps(detail, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        # A value JSON cannot carry (a binary attribute written outside this code).
+        raise PoisonRecord(f"a value of {', '.join(detail['changed'])} cannot be published as JSON") from None
     return {
         "Source": source,
         "DetailType": DETAIL_TYPES[change.event_name],
-        "Detail": json.dumps(detail, separators=(",", ":"), ensure_ascii=False),
+        "Detail": text,
         "EventBusName": bus_name,
     }
 

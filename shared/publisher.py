@@ -6,8 +6,12 @@ Guarantees, per batch (Lambda retries a stream batch from the lowest sequence nu
 - per user, a version is never accepted by EventBridge before the user's earlier versions:
   one PutEvents call holds at most one entry per user, and nothing after the first record
   that still fails is sent (it is all retried from that record);
-- only the entries EventBridge refused are resent, a bounded number of times with jitter;
-- a poison record goes to the dead-letter queue and the user's later records carry on.
+- only the entries EventBridge refused are resent, with jittered backoff, for as long as the
+  invocation has time: an outage delays events, it never drops them;
+- an entry EventBridge refuses for good (``MalformedDetail``, ``InvalidArgument``), a record
+  that cannot be decoded or is over the size limit, and a record still failing after
+  ``park_after_seconds`` go to the dead-letter queue whole, once each, and the user's later
+  records carry on.
 """
 
 from __future__ import annotations
@@ -24,10 +28,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared import aws, settings
 from shared.events import build_entry, entry_size
 from shared.observability import MetricUnit, logger, metrics
-from shared.streams import PoisonRecord, StreamSettings, backoff, decode, send_to_dead_letter_queue, sequence_number
+from shared.streams import (
+    Attempts,
+    Deadline,
+    PoisonRecord,
+    RemainingTime,
+    StreamSettings,
+    decode,
+    send_to_dead_letter_queue,
+    sequence_number,
+)
 
 FUNCTION = "publish_events"
 MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
+# Entry errors EventBridge documents as not retryable that a resend of the same entry cannot
+# fix. AccessDenied and NotAuthorized* are the deployment's to fix: those entries are retried.
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html
+PERMANENT_ENTRY_ERRORS = frozenset({"MalformedDetail", "InvalidArgument"})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -35,12 +52,12 @@ class PublishSettings(StreamSettings):
     event_bus_name: str
     event_source: str = "profile-sync"
     include_pii: bool = False
-    max_entry_bytes: int = 1_048_576  # one PutEvents entry (256 KiB before 2026-01-29: lower it in such Regions)
-    max_request_bytes: int = 1_048_576  # all entries of one PutEvents call
-
-
-class _Stuck(Exception):
-    """A poison record could not be parked in the dead-letter queue."""
+    # The PutEvents API reference gives 256 KB per entry and per call; the AWS Compute Blog
+    # (2026-01-29, "serverless services now support payloads up to 1 MB") raised EventBridge
+    # to 1 MB. A profile event is a few KB at most (the field map bounds every value), so the
+    # limit every Region documents is used.
+    max_entry_bytes: int = 262_144
+    max_request_bytes: int = 262_144
 
 
 @dataclass
@@ -50,6 +67,9 @@ class _Pending:
     user_id: str
     entry: dict[str, Any]
     size: int
+    record: Mapping[str, Any]
+    age_seconds: float
+    refusal: str | None = None  # the permanent error EventBridge answered, if any
 
 
 @dataclass
@@ -70,19 +90,23 @@ class PublishResult:
 
 
 class Publisher:
-    """Publishes one batch at a time; clients and settings are handed in (tests pass moto's)."""
+    """Publishes one batch at a time; clients, time and settings are handed in (tests pass their own)."""
 
     def __init__(
         self,
         config: PublishSettings,
         events_client: Any,
         dead_letter_client: Callable[[], Any],
+        deadline: Deadline,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._events = events_client
         self._dead_letter_client = dead_letter_client  # created on first use: poison is rare
+        self._deadline = deadline
         self._sleep = sleep
+        self._wall_clock = wall_clock
 
     def publish(self, records: Sequence[Mapping[str, Any]]) -> PublishResult:
         """Publish a batch's changes in order; stop at the first record that still fails."""
@@ -93,10 +117,15 @@ class Publisher:
         for index, record in enumerate(records):
             try:
                 pending = self._prepare(index, record, result)
-            except _Stuck:  # a poison record the dead-letter queue refused: retried from here
-                if self._flush(chunk, result):
+            except PoisonRecord as exc:
+                # Parked only once every earlier record is published: else a retry parks it again.
+                if not self._flush(chunk, result):
+                    return result
+                chunk, users, chunk_bytes = [], set(), 0
+                if not self._park(record, str(exc), result):
                     result.failed_sequence_number = sequence_number(record)
-                return result
+                    return result
+                continue
             if pending is None:
                 continue
             full = len(chunk) == MAX_ENTRIES_PER_CALL or chunk_bytes + pending.size > self._config.max_request_bytes
@@ -111,50 +140,54 @@ class Publisher:
         return result
 
     def _prepare(self, index: int, record: Mapping[str, Any], result: PublishResult) -> _Pending | None:
-        """The record's pending entry, or ``None`` when there is nothing to publish; raises ``_Stuck``."""
+        """The record's pending entry, or ``None`` when there is nothing to publish; raises ``PoisonRecord``."""
         config = self._config
-        try:
-            change = decode(record)
-            entry = build_entry(
-                change,
-                source=config.event_source,
-                bus_name=config.event_bus_name,
-                include_pii=config.include_pii,
-            )
-            if entry is None:
-                result.skipped += 1
-                return None
-            size = entry_size(entry)
-            if size > config.max_entry_bytes:
-                raise PoisonRecord(f"event is {size} bytes, limit {config.max_entry_bytes}")
-        except PoisonRecord as exc:
-            if not self._dead_letter(record, str(exc)):
-                raise _Stuck from None
-            result.poisoned += 1
+        change = decode(record)
+        entry = build_entry(
+            change,
+            source=config.event_source,
+            bus_name=config.event_bus_name,
+            include_pii=config.include_pii,
+        )
+        if entry is None:
+            result.skipped += 1
             return None
-        return _Pending(index, change.sequence_number, change.user_id, entry, size)
+        size = entry_size(entry)
+        if size > config.max_entry_bytes:
+            raise PoisonRecord(f"event is {size} bytes, limit {config.max_entry_bytes}")
+        age = change.age_seconds(self._wall_clock())
+        return _Pending(index, change.sequence_number, change.user_id, entry, size, record, age)
 
     def _flush(self, chunk: list[_Pending], result: PublishResult) -> bool:
-        """Put a chunk, resending only refused entries; on giving up, record the earliest one."""
-        remaining = chunk
-        for attempt in range(self._config.retry_attempts):
-            if not remaining:
-                break
-            if attempt:
-                self._sleep(backoff(attempt - 1, self._config.retry_base_seconds, self._config.retry_max_seconds))
-            remaining = self._put(remaining, result)
-        result.published += len(chunk) - len(remaining)
-        if not remaining:
-            return True
-        first = min(remaining, key=lambda pending: pending.index)
-        result.failed_sequence_number = first.seq
-        logger.warning(
-            "Events still refused after retries; the batch resumes from the earliest",
-            extra={"refused": len(remaining), "sequence_number": first.seq},
-        )
-        return False
+        """Put a chunk, resending only entries refused for now, while the invocation has time.
+
+        Then, in batch order, park what can never succeed (or has failed too long) and stop
+        at the first entry that must be retried: it becomes the batch item failure.
+        """
+        pending = chunk
+        refused: list[_Pending] = []
+        attempts = Attempts(self._config, self._deadline, self._sleep)
+        while pending and attempts.next():
+            pending = self._put(pending, result)
+            refused += [item for item in pending if item.refusal]
+            pending = [item for item in pending if not item.refusal]
+        unfinished = sorted(pending + refused, key=lambda item: item.index)
+        result.published += len(chunk) - len(unfinished)
+        for item in unfinished:
+            reason = item.refusal
+            if reason is None and item.age_seconds >= self._config.park_after_seconds:
+                reason = f"still failing after {int(item.age_seconds)} s; the stream keeps records 24 h"
+            if reason is None or not self._park(item.record, reason, result):
+                result.failed_sequence_number = item.seq
+                logger.warning(
+                    "Events still refused; the batch resumes from the earliest",
+                    extra={"refused": len(unfinished), "sequence_number": item.seq, "attempts": attempts.made},
+                )
+                return False
+        return True
 
     def _put(self, chunk: list[_Pending], result: PublishResult) -> list[_Pending]:
+        """One PutEvents call; returns the entries refused (with ``refusal`` set when for good)."""
         result.calls.append(len(chunk))
         try:
             response = self._events.put_events(Entries=[pending.entry for pending in chunk])
@@ -163,30 +196,38 @@ class Publisher:
             return chunk
         if not response.get("FailedEntryCount"):
             return []
-        refused = [
-            pending
-            for pending, outcome in zip(chunk, response.get("Entries", []), strict=False)
-            if outcome.get("ErrorCode")
-        ]
-        codes = sorted(
-            {str(outcome.get("ErrorCode")) for outcome in response.get("Entries", []) if "ErrorCode" in outcome}
-        )
-        logger.info("PutEvents refused entries", extra={"refused": len(refused), "codes": codes})
+        refused = []
+        codes = set()
+        for pending, outcome in zip(chunk, response.get("Entries", []), strict=False):
+            code = outcome.get("ErrorCode")
+            if not code:
+                continue
+            codes.add(str(code))
+            if code in PERMANENT_ENTRY_ERRORS:
+                pending.refusal = f"EventBridge refused the event ({code})"
+            refused.append(pending)
+        logger.info("PutEvents refused entries", extra={"refused": len(refused), "codes": sorted(codes)})
         return refused
 
-    def _dead_letter(self, record: Mapping[str, Any], reason: str) -> bool:
-        return send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION)
+    def _park(self, record: Mapping[str, Any], reason: str, result: PublishResult) -> bool:
+        if not self._deadline.allows(self._config.call_seconds()):
+            return False  # parked by the next invocation, which starts from this record
+        parked = send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION)
+        result.poisoned += parked
+        return parked
 
 
-def publish_records(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def publish_records(records: Iterable[Mapping[str, Any]], context: RemainingTime) -> dict[str, Any]:
     """The stream handler's work: publish the batch and answer with its batch item failures."""
     config = settings.load(PublishSettings)
+    # One attempt per call: the publisher retries, so every attempt is checked against the deadline.
     timeouts = {
         "connect_timeout": config.connect_timeout_seconds,
         "read_timeout": config.read_timeout_seconds,
-        "max_attempts": config.max_attempts,
+        "max_attempts": 1,
     }
-    publisher = Publisher(config, aws.client("events", **timeouts), partial(aws.client, "sqs", **timeouts))
+    deadline = Deadline(context, config.answer_margin_seconds)
+    publisher = Publisher(config, aws.client("events", **timeouts), partial(aws.client, "sqs", **timeouts), deadline)
     result = publisher.publish(list(records))
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
     metrics.add_metric(name="ChangesSkipped", unit=MetricUnit.Count, value=result.skipped)

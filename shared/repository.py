@@ -15,6 +15,11 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+def _set_order(value: Any) -> tuple[str, Any]:
+    """Sort key for a DynamoDB set's members: numbers, strings or binaries, never mixed."""
+    return (type(value).__name__, value if isinstance(value, (int, float, str)) else repr(value))
+
+
 class VersionConflict(Exception):
     """The profile changed (or vanished) since the version the caller read."""
 
@@ -27,17 +32,23 @@ def to_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def from_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB attribute values -> plain values (Decimals become int or float)."""
-    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+    return {name: plain(_deserializer.deserialize(value)) for name, value in item.items()}
 
 
-def _plain(value: Any) -> Any:
+def from_dynamodb_exact(item: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values -> Python values at full precision (numbers stay Decimals)."""
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def plain(value: Any) -> Any:
+    """An exactly decoded value as plain JSON-ready Python (Decimals become int or float, sets sorted lists)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {key: _plain(inner) for key, inner in value.items()}
+        return {key: plain(inner) for key, inner in value.items()}
     if isinstance(value, (list, set)):
-        items = [_plain(inner) for inner in value]
-        return sorted(items) if isinstance(value, set) else items
+        items = [plain(inner) for inner in value]
+        return sorted(items, key=_set_order) if isinstance(value, set) else items
     return value
 
 

@@ -7,19 +7,22 @@ are not blocked behind it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any, Literal, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import KEY
-from shared.repository import from_dynamodb
+from shared.repository import from_dynamodb_exact
 
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
 _EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
@@ -27,16 +30,28 @@ _EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class StreamSettings:
-    """What both stream handlers need: a batch has minutes, not seconds, but calls stay bounded."""
+    """What both stream handlers need.
+
+    A dependency outage must delay changes, never lose them: the handlers retry a failing
+    call with jittered exponential backoff for as long as the invocation has time (no count
+    limit), then report the batch item failure so that Lambda invokes them again from that
+    record. Only a record that can never succeed, or one that has failed for
+    ``park_after_seconds`` (the stream keeps records 24 h), goes to the dead-letter queue,
+    whole, so it can be redriven.
+    """
 
     dead_letter_queue_url: str
     connect_timeout_seconds: float = 2.0
     read_timeout_seconds: float = 5.0
-    max_attempts: int = 3  # botocore attempts per call (connection errors, 5xx)
-    retry_attempts: int = 4  # our own attempts per entry or per user, on partial failure and throttling
-    retry_base_seconds: float = 0.1  # jittered exponential backoff between our own attempts
-    retry_max_seconds: float = 2.0
-    dead_letter_max_bytes: int = 262_144  # larger poison records go to the queue as metadata only
+    retry_base_seconds: float = 0.2  # first backoff; doubles per attempt up to the cap
+    retry_max_seconds: float = 10.0
+    answer_margin_seconds: float = 2.0  # kept free to answer Lambda after the last call
+    park_after_seconds: float = 82_800.0  # 23 h; the event source mapping gives up at 23.5 h
+    dead_letter_max_bytes: int = 262_144  # larger records go to the queue as metadata only
+
+    def call_seconds(self) -> float:
+        """The longest one call can take: the clients make a single attempt (we retry, not botocore)."""
+        return self.connect_timeout_seconds + self.read_timeout_seconds
 
 
 class PoisonRecord(ValueError):
@@ -52,8 +67,13 @@ class ProfileChange:
     event_name: EventName
     user_id: str
     occurred_at: str
-    old: Mapping[str, Any] | None
+    old: Mapping[str, Any] | None  # exactly decoded: numbers are Decimals (see shared.repository.plain)
     new: Mapping[str, Any] | None
+    created_epoch: float | None = None  # the stream record's ApproximateCreationDateTime
+
+    def age_seconds(self, now: float) -> float:
+        """How long ago the table changed (0 when the record does not say)."""
+        return max(0.0, now - self.created_epoch) if self.created_epoch is not None else 0.0
 
     @property
     def version(self) -> int:
@@ -96,18 +116,25 @@ def decode(record: Mapping[str, Any]) -> ProfileChange:
         if image is not None:
             if not isinstance(image.get(KEY), str) or not image[KEY]:
                 raise PoisonRecord(f"image has no string {KEY}")
-            if not isinstance(image.get("version"), int) or image["version"] < 1:
+            version = image.get("version")
+            if not isinstance(version, Decimal) or version != version.to_integral_value() or version < 1:
                 raise PoisonRecord("image has no positive integer version")
     user_id = str((new or old or {})[KEY])
+    approximate = dynamodb.get("ApproximateCreationDateTime")
     return ProfileChange(
         sequence_number=str(seq),
         record_id=str(record_id),
         event_name=event_name,
         user_id=user_id,
-        occurred_at=_occurred_at(dynamodb.get("ApproximateCreationDateTime"), new),
+        occurred_at=_occurred_at(approximate, new),
         old=old,
         new=new,
+        created_epoch=float(approximate) if isinstance(approximate, (int, float)) else None,
     )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _image(dynamodb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
@@ -115,13 +142,29 @@ def _image(dynamodb: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     if image is None:
         return None
     try:
-        return from_dynamodb(image)
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        return from_dynamodb_exact({name: _binary_as_bytes(value) for name, value in image.items()})
+    except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError, binascii.Error) as exc:
         raise PoisonRecord(f"{name} cannot be decoded ({type(exc).__name__})") from None
 
 
+def _binary_as_bytes(value: Any) -> Any:
+    """Lambda's JSON stream images carry binary values base64-encoded; boto3 decodes bytes."""
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return value
+    ((kind, inner),) = value.items()
+    if kind == "B" and isinstance(inner, str):
+        return {"B": base64.b64decode(inner, validate=True)}
+    if kind == "BS" and isinstance(inner, list):
+        return {"BS": [base64.b64decode(item, validate=True) if isinstance(item, str) else item for item in inner]}
+    if kind == "M" and isinstance(inner, Mapping):
+        return {"M": {key: _binary_as_bytes(item) for key, item in inner.items()}}
+    if kind == "L" and isinstance(inner, list):
+        return {"L": [_binary_as_bytes(item) for item in inner]}
+    return value
+
+
 def _occurred_at(approximate: Any, new: Mapping[str, Any] | None) -> str:
-    if isinstance(approximate, (int, float)) and not isinstance(approximate, bool):
+    if _is_number(approximate):
         moment = datetime.fromtimestamp(approximate, UTC)
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if new and isinstance(new.get("updated_at"), str):
@@ -131,7 +174,65 @@ def _occurred_at(approximate: Any, new: Mapping[str, Any] | None) -> str:
 
 def backoff(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
     """Full-jitter exponential backoff: a delay in [0, min(cap, base * 2**attempt))."""
-    return float(rand() * min(cap, base * 2**attempt))
+    return float(rand() * min(cap, base * 2 ** min(attempt, 32)))
+
+
+class RemainingTime(Protocol):
+    """The part of a Lambda context the stream handlers use."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class Deadline:
+    """The invocation's time, spent so that the handler always answers before Lambda's timeout.
+
+    A handler that is killed by the timeout reports nothing: the whole batch counts as
+    failed and is retried, so every call checks here first.
+    """
+
+    def __init__(self, context: RemainingTime, margin_seconds: float) -> None:
+        self._context = context
+        self._margin = margin_seconds
+        self.calls = 0
+
+    def allows(self, seconds: float) -> bool:
+        """Whether ``seconds`` more can be spent and still leave the margin to answer."""
+        return self._context.get_remaining_time_in_millis() / 1000 - self._margin >= seconds
+
+
+class Attempts:
+    """Attempts at one operation, bounded by the invocation's time rather than by a count.
+
+    ``next()`` is true while another attempt fits: it sleeps a jittered exponential backoff
+    before every attempt but the first. The first call of an invocation is always allowed,
+    so a batch makes progress even under a mis-set timeout.
+    """
+
+    def __init__(
+        self,
+        config: StreamSettings,
+        deadline: Deadline,
+        sleep: Callable[[float], None],
+        call_seconds: float | None = None,
+    ) -> None:
+        self._config = config
+        self._deadline = deadline
+        self._sleep = sleep
+        self._call_seconds = config.call_seconds() if call_seconds is None else call_seconds
+        self.made = 0
+
+    def next(self) -> bool:
+        """Wait for and allow the next attempt, or say there is no time left for one."""
+        delay = 0.0
+        if self.made:
+            delay = backoff(self.made - 1, self._config.retry_base_seconds, self._config.retry_max_seconds)
+        if self._deadline.calls and not self._deadline.allows(delay + self._call_seconds):
+            return False
+        if delay:
+            self._sleep(delay)
+        self.made += 1
+        self._deadline.calls += 1
+        return True
 
 
 def dead_letter_body(
@@ -162,7 +263,9 @@ def send_to_dead_letter_queue(
 ) -> bool:
     """Park a record that can never succeed; ``False`` when the queue refused it too.
 
-    The caller then reports the record as a batch item failure, so nothing is lost.
+    The caller then reports the record as a batch item failure, so nothing is lost. The
+    caller parks a record only once every earlier record of the batch has succeeded, so a
+    retried batch never parks it again.
     """
     logger.error(
         "Record sent to the dead-letter queue",

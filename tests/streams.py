@@ -7,13 +7,16 @@ and, on a reported batch item failure, retries from the reported record.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 
 from shared.repository import ProfileRepository
 
@@ -110,6 +113,20 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:stream-handler-test"
     aws_request_id: str = "test-request"
+    # The invocation's time, counted from the context's creation: one context per invocation.
+    # Short, so that a dependency that never recovers ends a test's invocation in a few seconds
+    # (the stack fixture shrinks the handlers' timeouts and margin to match).
+    remaining_seconds: float = 5.0
+    clock: Callable[[], float] = time.monotonic  # a test that controls time passes its FakeClock
+    started: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
+
+    def get_remaining_time_in_millis(self) -> int:
+        assert self.started is not None
+        return max(0, int((self.remaining_seconds - (self.clock() - self.started)) * 1000))
 
 
 @dataclass
@@ -157,3 +174,51 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
         self.slept += seconds
+
+
+class FlakyEventBridge:
+    """EventBridge refusing the entries ``refuse`` picks with a per-entry error code (retryable by default).
+
+    Registered on ``before-call.events.PutEvents``, it answers in place of the service: the
+    entries it accepts go to the real (moto) bus through its own client, the refused ones come
+    back with ``ErrorCode`` as EventBridge reports them. moto itself only refuses for good.
+    """
+
+    def __init__(self, refuse: Callable[[dict[str, Any]], bool], code: str = "InternalFailure") -> None:
+        self._refuse = refuse
+        self._code = code
+        self._client = boto3.session.Session(region_name=REGION).client("events")
+        self.refused: list[str] = []  # event ids, one per refusal
+
+    def install(self) -> FlakyEventBridge:
+        events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+        events.register("before-parameter-build.events.PutEvents", self._keep_entries)
+        events.register("before-call.events.PutEvents", self)
+        return self
+
+    @staticmethod
+    def _keep_entries(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["test_entries"] = params["Entries"]  # before-call sees the serialised request only
+
+    def __call__(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        entries = context["test_entries"]
+        refused = [self._refuse(json.loads(entry["Detail"])) for entry in entries]
+        accepted = [entry for entry, no in zip(entries, refused, strict=True) if not no]
+        outcomes = iter(self._client.put_events(Entries=accepted)["Entries"] if accepted else [])
+        results = []
+        for entry, no in zip(entries, refused, strict=True):
+            if no:
+                self.refused.append(json.loads(entry["Detail"])["event_id"])
+                results.append({"ErrorCode": self._code, "ErrorMessage": "refused by the test"})
+            else:
+                results.append(next(outcomes))
+        return AWSResponse("https://events.test", 200, {}, None), {"FailedEntryCount": sum(refused), "Entries": results}
+
+
+def outage(operation: str) -> None:
+    """Make every call of ``operation`` (``events.PutEvents``...) fail as when the endpoint is unreachable."""
+
+    def unreachable(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url=f"https://{operation}.test")
+
+    boto3.DEFAULT_SESSION.events.register(f"before-call.{operation}", unreachable)  # type: ignore[union-attr]

@@ -11,4 +11,4 @@ from shared.publisher import publish_records
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return publish_records(event.get("Records") or [])
+    return publish_records(event.get("Records") or [], context)

@@ -11,4 +11,4 @@ from shared.observability import logger, metrics
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sync_records(event.get("Records") or [])
+    return sync_records(event.get("Records") or [], context)

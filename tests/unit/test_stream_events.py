@@ -183,3 +183,76 @@ def test_entry_size_counts_what_eventbridge_counts() -> None:
     # When its size is taken
     # Then it is the UTF-8 bytes of source, detail type and detail
     assert entry_size(built) == 3 + 14 + 8
+
+
+def modify(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A MODIFY stream record between two DynamoDB-typed images of user u1."""
+    keys = {"user_id": {"S": "u1"}}
+    return {
+        "eventID": "e1",
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "Keys": keys,
+            "SequenceNumber": "100",
+            "ApproximateCreationDateTime": 1795900000.0,
+            "OldImage": {**keys, "version": {"N": "1"}, **old},
+            "NewImage": {**keys, "version": {"N": "2"}, **new},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"N": "1"}, {"BOOL": True}),
+        ({"N": "0"}, {"BOOL": False}),
+        ({"BOOL": True}, {"N": "1"}),
+        ({"N": "0.1"}, {"N": "0.10000000000000000001"}),
+        ({"N": "12345678901234567890123456789012345678"}, {"N": "12345678901234567890123456789012345679"}),
+        ({"L": [{"N": "1"}]}, {"L": [{"BOOL": True}]}),
+    ],
+)
+def test_a_change_of_type_or_of_a_digit_beyond_float_precision_is_published(before: dict, after: dict) -> None:
+    # Given an update of a preference from one value to another that Python's == calls equal
+    record = modify({"preferences": {"M": {"x": before}}}, {"preferences": {"M": {"x": after}}})
+
+    # When its event is built
+    detail = build_detail(decode(record), include_pii=True)
+
+    # Then the change is published
+    assert detail is not None
+    assert detail["changed"] == ["preferences"]
+
+
+def test_the_same_number_written_differently_is_no_change() -> None:
+    # Given an update that rewrote 1.0 as 1 (DynamoDB numbers: the same value)
+    record = modify({"preferences": {"M": {"x": {"N": "1.0"}}}}, {"preferences": {"M": {"x": {"N": "1"}}}})
+
+    # When its event is built
+    # Then nothing is published
+    assert build_detail(decode(record), include_pii=True) is None
+
+
+def test_a_binary_value_makes_the_record_poison_not_a_crash() -> None:
+    # Given an update that wrote binary data into a mapped field (outside this code)
+    record = modify({"display_name": {"S": "Ada"}}, {"display_name": {"B": "AAEC"}})
+
+    # When its event is built
+    # Then the record is poison, named without its value, instead of an exception that fails the batch
+    with pytest.raises(PoisonRecord, match="display_name") as caught:
+        entry(record, include_pii=True)
+    assert "AAEC" not in str(caught.value)
+
+
+def test_a_binary_attribute_the_map_does_not_declare_is_no_obstacle() -> None:
+    # Given an update of the plan on an item that also holds an app's own binary attributes,
+    # base64-encoded as Lambda delivers them
+    extra = {"avatar_thumb": {"B": "AAEC"}, "keys": {"BS": ["AQ==", "Ag=="]}}
+    record = modify({"plan": {"S": "free"}, **extra}, {"plan": {"S": "pro"}, **extra})
+
+    # When its event is built
+    detail = build_detail(decode(record), include_pii=True)
+
+    # Then the plan change is published as usual
+    assert detail is not None
+    assert (detail["changed"], detail["new"]) == (["plan"], {"plan": "pro"})

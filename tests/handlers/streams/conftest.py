@@ -79,8 +79,13 @@ def stack(monkeypatch: pytest.MonkeyPatch, calls: Calls) -> Iterator[Stack]:
         monkeypatch.setenv("EVENT_SOURCE", SOURCE)
         monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dead_letter_url)
         monkeypatch.setenv("USER_POOL_ID", pool_id)
-        monkeypatch.setenv("RETRY_BASE_SECONDS", "0.001")
-        monkeypatch.setenv("RETRY_MAX_SECONDS", "0.001")
+        # Small enough that a dependency that never answers ends an invocation of the test
+        # context (tests.streams.LambdaContext: 5 s) after a few attempts.
+        monkeypatch.setenv("RETRY_BASE_SECONDS", "0.01")
+        monkeypatch.setenv("RETRY_MAX_SECONDS", "0.05")
+        monkeypatch.setenv("CONNECT_TIMEOUT_SECONDS", "0.1")
+        monkeypatch.setenv("READ_TIMEOUT_SECONDS", "0.2")
+        monkeypatch.setenv("ANSWER_MARGIN_SECONDS", "0.1")
 
         # Registered before the code under test creates its clients, which inherit it.
         boto3.DEFAULT_SESSION.events.register("before-parameter-build", calls.record)  # type: ignore[union-attr]

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from shared.event_models import DETAIL_MODELS
 from shared.profile import Profile
+from shared.publisher import Publisher, PublishSettings
+from shared.streams import Deadline
 from stream_handlers.publish_events.app import handler
-from tests.streams import SOURCE, LambdaContext, Stack, deliver
+from tests.streams import SOURCE, FakeClock, FlakyEventBridge, LambdaContext, Stack, deliver
 
 NOW = "2026-11-28T00:00:00.000Z"
 
@@ -23,12 +27,12 @@ def create(stack: Stack, user_id: str, **fields: Any) -> None:
     stack.repository.create_if_absent(profile)
 
 
-def invoke(records: list[dict[str, Any]], context: LambdaContext) -> dict[str, Any]:
-    return handler({"Records": records}, context)  # type: ignore[arg-type]
+def invoke(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
 
 
-def refuse_entries(refused: Callable[[dict[str, Any]], bool]) -> None:
-    """Make EventBridge refuse the entries ``refused`` picks (moto answers a malformed Detail per entry)."""
+def refuse_for_good(refused: Callable[[dict[str, Any]], bool]) -> None:
+    """Make EventBridge refuse the entries ``refused`` picks for good (moto answers MalformedDetail per entry)."""
 
     def corrupt(params: dict[str, Any], **_: Any) -> None:
         params["Entries"] = [
@@ -39,14 +43,14 @@ def refuse_entries(refused: Callable[[dict[str, Any]], bool]) -> None:
     boto3.DEFAULT_SESSION.events.register("before-parameter-build.events.PutEvents", corrupt)  # type: ignore[union-attr]
 
 
-def test_each_change_becomes_one_event_of_its_type(stack: Stack, context: LambdaContext) -> None:
+def test_each_change_becomes_one_event_of_its_type(stack: Stack) -> None:
     # Given a profile created, updated and deleted
     create(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
     stack.repository.delete("u1")
 
     # When the stream batch is handled
-    response = invoke(stack.stream.read(), context)
+    response = invoke(stack.stream.read())
 
     # Then the consumer receives one valid event per change, in order
     received = stack.received()
@@ -60,7 +64,7 @@ def test_each_change_becomes_one_event_of_its_type(stack: Stack, context: Lambda
     assert received[1]["detail"]["old"] == {"plan": "free"}
 
 
-def test_a_bookkeeping_only_change_publishes_nothing(stack: Stack, context: LambdaContext) -> None:
+def test_a_bookkeeping_only_change_publishes_nothing(stack: Stack) -> None:
     # Given a profile whose update touched no field (only version and updated_at)
     create(stack, "u1", plan="free")
     stack.stream.read()
@@ -69,14 +73,14 @@ def test_a_bookkeeping_only_change_publishes_nothing(stack: Stack, context: Lamb
     stack.calls.clear()
 
     # When the batch is handled
-    response = invoke(records, context)
+    response = invoke(records)
 
     # Then no event is put
     assert response == {"batchItemFailures": []}
     assert stack.calls.of("PutEvents") == []
 
 
-def test_redelivering_a_batch_three_times_yields_the_same_event_ids(stack: Stack, context: LambdaContext) -> None:
+def test_redelivering_a_batch_three_times_yields_the_same_event_ids(stack: Stack) -> None:
     # Given a batch of changes
     for index in range(5):
         create(stack, f"u{index}", plan="free")
@@ -86,7 +90,7 @@ def test_redelivering_a_batch_three_times_yields_the_same_event_ids(stack: Stack
     # When Lambda delivers the same batch three times
     deliveries = []
     for _ in range(3):
-        invoke(records, context)
+        invoke(records)
         deliveries.append([event["detail"]["event_id"] for event in stack.received()])
 
     # Then every delivery carries the same event ids, one per change
@@ -95,7 +99,7 @@ def test_redelivering_a_batch_three_times_yields_the_same_event_ids(stack: Stack
 
 
 @pytest.mark.parametrize("k", [0, 4, 9])
-def test_a_refused_entry_is_the_only_one_resent(stack: Stack, context: LambdaContext, k: int) -> None:
+def test_a_refused_entry_is_the_only_one_resent(stack: Stack, k: int) -> None:
     # Given ten changes of ten users, and EventBridge refusing entry k once
     for index in range(10):
         create(stack, f"u{index}")
@@ -108,11 +112,11 @@ def test_a_refused_entry_is_the_only_one_resent(stack: Stack, context: LambdaCon
             return True
         return False
 
-    refuse_entries(refuse_k_once)
+    FlakyEventBridge(refuse_k_once).install()
     stack.calls.clear()
 
     # When the batch is handled
-    response = invoke(records, context)
+    response = invoke(records)
 
     # Then the second PutEvents call resends entry k alone, and all ten events arrive
     calls = stack.calls.of("PutEvents")
@@ -122,39 +126,60 @@ def test_a_refused_entry_is_the_only_one_resent(stack: Stack, context: LambdaCon
     assert len(stack.received()) == 10
 
 
+def publisher(stack: Stack, clock: FakeClock, wall_clock: float = 0.0, seconds: float = 60) -> Publisher:
+    """The publisher with the deployed settings, in an invocation whose time passes only in its sleeps."""
+    config = PublishSettings(
+        event_bus_name=stack.bus_name, event_source=SOURCE, dead_letter_queue_url=stack.dead_letter_queue_url
+    )
+    deadline = Deadline(LambdaContext(remaining_seconds=seconds, clock=clock), config.answer_margin_seconds)
+    return Publisher(
+        config,
+        boto3.client("events"),
+        lambda: boto3.client("sqs"),
+        deadline,
+        sleep=clock.sleep,
+        wall_clock=lambda: wall_clock or time.time(),
+    )
+
+
 @pytest.mark.parametrize("k", [0, 37, 99])
-def test_a_record_still_refused_is_reported_by_its_sequence_number(
-    stack: Stack, context: LambdaContext, k: int
-) -> None:
-    # Given 100 changes, and EventBridge always refusing record k's event
+def test_a_record_still_refused_is_retried_until_the_deadline_then_reported(stack: Stack, k: int) -> None:
+    # Given 100 changes, and EventBridge refusing record k's event with a retryable error, always
     for index in range(100):
         create(stack, f"u{index:03}")
     records = stack.stream.read()
-    refuse_entries(lambda detail: detail["user_id"] == f"u{k:03}")
+    flaky = FlakyEventBridge(lambda detail: detail["user_id"] == f"u{k:03}").install()
+    clock = FakeClock()
 
-    # When the batch is handled
-    response = invoke(records, context)
+    # When the batch is handled in a 60 s invocation
+    result = publisher(stack, clock).publish(records)
 
-    # Then exactly record k is reported, so Lambda resumes from it
-    assert response == {"batchItemFailures": [{"itemIdentifier": records[k]["dynamodb"]["SequenceNumber"]}]}
+    # Then record k was retried with growing pauses for as long as the invocation had time,
+    # exactly record k is reported (Lambda resumes from it), and nothing is parked
+    config = PublishSettings(event_bus_name="b", dead_letter_queue_url="q")
+    assert len(flaky.refused) >= 5
+    assert 60 - config.answer_margin_seconds - config.call_seconds() - config.retry_max_seconds <= clock.now
+    assert clock.now <= 60 - config.answer_margin_seconds - config.call_seconds()
+    assert result.response() == {"batchItemFailures": [{"itemIdentifier": records[k]["dynamodb"]["SequenceNumber"]}]}
+    assert stack.dead_letters() == []
 
 
-def test_nothing_after_a_stuck_record_is_published(stack: Stack, context: LambdaContext) -> None:
-    # Given 30 changes, and EventBridge always refusing the 15th record's event
+def test_nothing_after_a_stuck_record_is_published(stack: Stack) -> None:
+    # Given 30 changes, and EventBridge always refusing the 15th record's event (retryable)
     for index in range(30):
         create(stack, f"u{index:02}")
     records = stack.stream.read()
-    refuse_entries(lambda detail: detail["user_id"] == "u14")
+    FlakyEventBridge(lambda detail: detail["user_id"] == "u14").install()
 
     # When the batch is handled
-    invoke(records, context)
+    publisher(stack, FakeClock()).publish(records)
 
     # Then only the first chunk (records 0-9) and the refused record's chunk-mates are published
     published = sorted(event["detail"]["user_id"] for event in stack.received())
     assert published == [f"u{index:02}" for index in range(20) if index != 14]
 
 
-def test_one_put_events_call_never_holds_two_versions_of_a_user(stack: Stack, context: LambdaContext) -> None:
+def test_one_put_events_call_never_holds_two_versions_of_a_user(stack: Stack) -> None:
     # Given three consecutive changes of one user
     create(stack, "u1", plan="a")
     stack.repository.update("u1", {"plan": "b"}, expected_version=1)
@@ -163,14 +188,14 @@ def test_one_put_events_call_never_holds_two_versions_of_a_user(stack: Stack, co
     stack.calls.clear()
 
     # When the batch is handled
-    invoke(records, context)
+    invoke(records)
 
     # Then each version goes in its own call, in version order
     calls = stack.calls.of("PutEvents")
     assert [[json.loads(entry["Detail"])["version"] for entry in call["Entries"]] for call in calls] == [[1], [2], [3]]
 
 
-def test_100_changes_of_100_users_take_10_put_events_calls(stack: Stack, context: LambdaContext) -> None:
+def test_100_changes_of_100_users_take_10_put_events_calls(stack: Stack) -> None:
     # Given 100 changes of 100 users
     for index in range(100):
         create(stack, f"u{index:03}")
@@ -178,16 +203,14 @@ def test_100_changes_of_100_users_take_10_put_events_calls(stack: Stack, context
     stack.calls.clear()
 
     # When the batch is handled
-    invoke(records, context)
+    invoke(records)
 
     # Then PutEvents is called 10 times with 10 entries each, and nothing else is called
     assert [len(call["Entries"]) for call in stack.calls.of("PutEvents")] == [10] * 10
     assert len(stack.calls.made) == 10
 
 
-def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(
-    stack: Stack, context: LambdaContext
-) -> None:
+def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(stack: Stack) -> None:
     # Given 50 users with 20 versions each, written in random order (a user's versions often adjacent)
     chance = random.Random(7)
     for index in range(50):
@@ -198,7 +221,7 @@ def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(
         stack.repository.update(f"u{index:02}", {"plan": f"v{versions[index]}"}, expected_version=versions[index] - 1)
     records = stack.stream.read()
     # ...EventBridge refusing one entry in ten, whole batches redelivered, and a random batch size
-    refuse_entries(lambda _detail: chance.random() < 0.1)
+    FlakyEventBridge(lambda _detail: chance.random() < 0.1).install()
     # ...and a consumer that keeps each user's highest version, reading as events arrive
     highest: dict[str, int] = {}
     seen: set[str] = set()
@@ -216,10 +239,10 @@ def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(
             highest[detail["user_id"]] = max(detail["version"], highest.get(detail["user_id"], 0))
 
     def flaky_lambda(event: dict[str, Any]) -> dict[str, Any]:
-        response = handler(event, context)  # type: ignore[arg-type]
+        response = handler(event, LambdaContext())  # type: ignore[arg-type]
         consume()
         if chance.random() < 0.3:
-            handler(event, context)  # type: ignore[arg-type]  # a duplicate delivery
+            handler(event, LambdaContext())  # type: ignore[arg-type]  # a duplicate delivery
             consume()
         return response
 
@@ -232,9 +255,7 @@ def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(
     assert set(highest.values()) == {20}
 
 
-def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_is_published(
-    stack: Stack, context: LambdaContext
-) -> None:
+def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_is_published(stack: Stack) -> None:
     # Given a batch whose second record has an undecodable image
     create(stack, "u1", plan="a")
     stack.repository.update("u1", {"plan": "b"}, expected_version=1)
@@ -243,7 +264,7 @@ def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_is_published
     records[1]["dynamodb"]["NewImage"]["plan"] = {"Q": "not a DynamoDB type"}
 
     # When the batch is handled
-    response = invoke(records, context)
+    response = invoke(records)
 
     # Then the batch succeeds, the poison record is parked, and the user's other changes are published
     assert response == {"batchItemFailures": []}
@@ -253,9 +274,7 @@ def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_is_published
     assert [event["detail"]["version"] for event in stack.received()] == [1, 3]
 
 
-def test_an_oversized_event_goes_to_the_dead_letter_queue(
-    stack: Stack, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_oversized_event_goes_to_the_dead_letter_queue(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given events limited to 400 bytes and carrying PII (preferences are PII: redacted, they would be small),
     # and a change whose event is larger
     monkeypatch.setenv("MAX_ENTRY_BYTES", "400")
@@ -264,7 +283,7 @@ def test_an_oversized_event_goes_to_the_dead_letter_queue(
     create(stack, "u2", plan="free")
 
     # When the batch is handled
-    response = invoke(stack.stream.read(), context)
+    response = invoke(stack.stream.read())
 
     # Then the oversized one is parked and the other published
     parked = stack.dead_letters()
@@ -274,14 +293,14 @@ def test_an_oversized_event_goes_to_the_dead_letter_queue(
     assert [event["detail"]["user_id"] for event in stack.received()] == ["u2"]
 
 
-def test_pii_values_are_redacted_by_default(stack: Stack, context: LambdaContext) -> None:
+def test_pii_values_are_redacted_by_default(stack: Stack) -> None:
     # Given a change of a PII field and of a non-PII field
     create(stack, "u1", display_name="Ada Lovelace", plan="free")
     stack.stream.read()
     stack.repository.update("u1", {"display_name": "Ada King", "plan": "pro"}, expected_version=1)
 
     # When the batch is handled
-    invoke(stack.stream.read(), context)
+    invoke(stack.stream.read())
 
     # Then the PII values are replaced by the marker and named as redacted
     detail = stack.received()[0]["detail"]
@@ -290,15 +309,13 @@ def test_pii_values_are_redacted_by_default(stack: Stack, context: LambdaContext
     assert detail["redacted"] == ["display_name"]
 
 
-def test_pii_values_are_published_when_enabled(
-    stack: Stack, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pii_values_are_published_when_enabled(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given events configured to include PII, and a change of a PII field
     monkeypatch.setenv("INCLUDE_PII", "true")
     create(stack, "u1", display_name="Ada Lovelace")
 
     # When the batch is handled
-    invoke(stack.stream.read(), context)
+    invoke(stack.stream.read())
 
     # Then the value is in the event
     detail = stack.received()[0]["detail"]
@@ -307,7 +324,7 @@ def test_pii_values_are_published_when_enabled(
 
 
 def test_a_record_without_a_sequence_number_fails_the_whole_batch(
-    stack: Stack, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a record with no dynamodb section, and a dead-letter queue that cannot be reached
     create(stack, "u1")
@@ -316,13 +333,13 @@ def test_a_record_without_a_sequence_number_fails_the_whole_batch(
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/missing")
 
     # When the batch is handled
-    response = invoke(records, context)
+    response = invoke(records)
 
     # Then the failure is reported with an empty identifier: Lambda retries the whole batch
     assert response == {"batchItemFailures": [{"itemIdentifier": ""}]}
 
 
-def test_no_pii_value_reaches_the_logs(stack: Stack, context: LambdaContext, logs: Callable[[], str]) -> None:
+def test_no_pii_value_reaches_the_logs(stack: Stack, logs: Callable[[], str]) -> None:
     # Given changes of PII fields, one of them in a poison record
     create(stack, "u1", email="ada@example.com", display_name="Ada Lovelace")
     stack.repository.update("u1", {"display_name": "Countess Lovelace"}, expected_version=1)
@@ -330,10 +347,146 @@ def test_no_pii_value_reaches_the_logs(stack: Stack, context: LambdaContext, log
     records[1]["dynamodb"]["OldImage"]["email"] = {"Q": "ada@example.com"}
 
     # When the batch is handled
-    invoke(records, context)
+    invoke(records)
 
     # Then the logs name records and problems, never the values
     text = logs()
     assert "Record sent to the dead-letter queue" in text
     for value in ("ada@example.com", "Ada Lovelace", "Countess Lovelace"):
         assert value not in text
+
+
+def test_an_outage_of_hours_delays_every_event_and_loses_none(stack: Stack) -> None:
+    # Given 30 changes, and EventBridge unreachable for the first three hours of delivery
+    for index in range(30):
+        create(stack, f"u{index:02}", plan="free")
+    records = stack.stream.read()
+    clock = FakeClock()
+    started = time.time()
+    outage_seconds = 3 * 3600
+
+    def unreachable_for_a_while(**_: Any) -> None:
+        if clock.now < outage_seconds:
+            raise EndpointConnectionError(endpoint_url="https://events.test")
+
+    boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", unreachable_for_a_while)  # type: ignore[union-attr]
+
+    # When Lambda keeps invoking the function (each invocation a new 60 s deadline on the same clock)
+    def invocation(event: dict[str, Any]) -> dict[str, Any]:
+        return publisher(stack, clock, wall_clock=started + clock.now).publish(event["Records"]).response()
+
+    invocations = deliver(invocation, records, max_invocations=10_000)
+
+    # Then every event arrives once the outage ends, and nothing is parked; each failing invocation
+    # spent most of its minute backing off rather than spinning
+    config = PublishSettings(event_bus_name="b", dead_letter_queue_url="q")
+    busy_seconds = 60 - config.answer_margin_seconds - config.call_seconds() - config.retry_max_seconds
+    assert sorted(event["detail"]["user_id"] for event in stack.received()) == [f"u{index:02}" for index in range(30)]
+    assert stack.dead_letters() == []
+    assert outage_seconds / 60 <= invocations <= outage_seconds / busy_seconds + 2
+
+
+def test_a_record_failing_for_23_hours_is_parked_whole_once_and_the_stream_moves_on(stack: Stack) -> None:
+    # Given two changes of different users, EventBridge refusing the first one's event for good
+    # with a retryable code, and the records already 22 h 59 min old
+    create(stack, "u1", plan="free")
+    create(stack, "u2", plan="free")
+    records = stack.stream.read()
+    FlakyEventBridge(lambda detail: detail["user_id"] == "u1").install()
+    clock = FakeClock()
+    born = records[0]["dynamodb"]["ApproximateCreationDateTime"]
+    config = PublishSettings(event_bus_name="b", dead_letter_queue_url="q")
+
+    # When Lambda keeps invoking the function as time passes
+    def invocation(event: dict[str, Any]) -> dict[str, Any]:
+        age = config.park_after_seconds - 60 + clock.now
+        return publisher(stack, clock, wall_clock=born + age).publish(event["Records"]).response()
+
+    deliver(invocation, records, max_invocations=100)
+
+    # Then the record is parked once, with its whole content and the reason, and the other event is published
+    parked = stack.dead_letters()
+    assert [letter["SequenceNumber"] for letter in parked] == [records[0]["dynamodb"]["SequenceNumber"]]
+    assert parked[0]["record"]["dynamodb"]["NewImage"]["plan"] == {"S": "free"}
+    assert "still failing after" in parked[0]["reason"]
+    assert {(event["detail"]["user_id"], event["detail"]["event_id"]) for event in stack.received()} == {
+        ("u2", records[1]["eventID"])
+    }  # published with u1 in each retried call: duplicates share the event id
+
+
+@pytest.mark.parametrize("code", ["MalformedDetail", "InvalidArgument"])
+def test_an_entry_refused_for_good_is_parked_at_once_with_its_reason(stack: Stack, code: str) -> None:
+    # Given two changes, and EventBridge refusing the first one's event with a permanent code
+    create(stack, "u1", plan="free")
+    create(stack, "u2", plan="free")
+    records = stack.stream.read()
+    FlakyEventBridge(lambda detail: detail["user_id"] == "u1", code=code).install()
+    stack.calls.clear()
+
+    # When the batch is handled
+    response = invoke(records)
+
+    # Then it is not resent: one PutEvents call, the record parked naming the code, the other published
+    assert response == {"batchItemFailures": []}
+    assert len(stack.calls.of("PutEvents")) == 1
+    parked = stack.dead_letters()
+    assert [letter["SequenceNumber"] for letter in parked] == [records[0]["dynamodb"]["SequenceNumber"]]
+    assert code in parked[0]["reason"]
+    assert [event["detail"]["user_id"] for event in stack.received()] == ["u2"]
+
+
+def test_an_entry_refused_for_want_of_permission_is_retried_not_parked(stack: Stack) -> None:
+    # Given EventBridge refusing an entry because the role lacks a permission (the deployment's to fix)
+    create(stack, "u1", plan="free")
+    records = stack.stream.read()
+    FlakyEventBridge(lambda _detail: True, code="AccessDeniedException").install()
+
+    # When the batch is handled
+    result = publisher(stack, FakeClock()).publish(records)
+
+    # Then the record is reported for a retry and nothing is parked
+    assert result.failed_sequence_number == records[0]["dynamodb"]["SequenceNumber"]
+    assert stack.dead_letters() == []
+
+
+def test_a_poison_record_is_parked_once_although_an_earlier_record_fails_first(stack: Stack) -> None:
+    # Given a user's change that EventBridge refuses for the first 100 s, then a poison record of another user
+    create(stack, "u1", plan="free")
+    create(stack, "u2", plan="free")
+    records = stack.stream.read()
+    records[1]["dynamodb"]["NewImage"]["version"] = {"S": "not a number"}
+    clock = FakeClock()
+    FlakyEventBridge(lambda _detail: clock.now < 100).install()
+
+    # When Lambda delivers the batch until it succeeds (60 s invocations on one clock)
+    def invocation(event: dict[str, Any]) -> dict[str, Any]:
+        return publisher(stack, clock).publish(event["Records"]).response()
+
+    invocations = deliver(invocation, records)
+
+    # Then the poison record was parked exactly once, after the earlier record got through
+    assert invocations >= 2
+    assert [letter["SequenceNumber"] for letter in stack.dead_letters()] == [records[1]["dynamodb"]["SequenceNumber"]]
+    assert [event["detail"]["user_id"] for event in stack.received()] == ["u1"]
+
+
+def test_a_hanging_event_bus_never_keeps_the_function_past_its_deadline(stack: Stack) -> None:
+    # Given 30 changes, and EventBridge that answers every call only when the read timeout expires
+    for index in range(30):
+        create(stack, f"u{index:02}")
+    records = stack.stream.read()
+    clock = FakeClock()
+    config = PublishSettings(event_bus_name="b", dead_letter_queue_url="q")
+
+    def hang(**_: Any) -> None:
+        clock.sleep(config.call_seconds())
+        raise ReadTimeoutError(endpoint_url="https://events.test")
+
+    boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", hang)  # type: ignore[union-attr]
+
+    # When the batch is handled in a 60 s invocation
+    result = publisher(stack, clock).publish(records)
+
+    # Then the function answered before Lambda's timeout, with the margin kept, reporting the first record
+    assert clock.now <= 60 - config.answer_margin_seconds
+    assert result.failed_sequence_number == records[0]["dynamodb"]["SequenceNumber"]

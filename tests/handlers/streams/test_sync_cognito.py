@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import boto3
-import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from shared.cognito_sync import CognitoSync, SyncSettings, TokenBucket
 from shared.profile import Profile
+from shared.streams import Deadline
 from stream_handlers.sync_cognito.app import handler
-from tests.streams import FakeClock, LambdaContext, Stack
+from tests.streams import FakeClock, LambdaContext, Stack, deliver
 
 NOW = "2026-11-28T00:00:00.000Z"
 
@@ -31,10 +33,10 @@ def cognito_attributes(stack: Stack, user_id: str) -> dict[str, str]:
     return {attribute["Name"]: attribute["Value"] for attribute in user["UserAttributes"]}
 
 
-def invoke(stack: Stack, context: LambdaContext) -> dict[str, Any]:
+def invoke(stack: Stack) -> dict[str, Any]:
     records = stack.stream.read()
     stack.calls.clear()
-    return handler({"Records": records}, context)  # type: ignore[arg-type]
+    return handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
 
 
 def cognito_answers(*codes: str) -> list[str]:
@@ -52,13 +54,27 @@ def cognito_answers(*codes: str) -> list[str]:
     return pending
 
 
-def test_a_synced_change_makes_exactly_one_update_call(stack: Stack, context: LambdaContext) -> None:
+def syncer(stack: Stack, clock: FakeClock, rate: float = 10.0, wall_clock: float = 0.0) -> CognitoSync:
+    """The sync with the deployed settings, in a 60 s invocation whose time passes only in its sleeps."""
+    config = SyncSettings(user_pool_id=stack.user_pool_id, dead_letter_queue_url=stack.dead_letter_queue_url)
+    return CognitoSync(
+        config,
+        boto3.client("cognito-idp"),
+        lambda: boto3.client("sqs"),
+        TokenBucket(rate, clock=clock, sleep=clock.sleep),
+        Deadline(LambdaContext(remaining_seconds=60, clock=clock), config.answer_margin_seconds),
+        sleep=clock.sleep,
+        wall_clock=lambda: wall_clock or time.time(),
+    )
+
+
+def test_a_synced_change_makes_exactly_one_update_call(stack: Stack) -> None:
     # Given a user whose plan (a synced field) changes
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
 
     # When the batch is handled
-    response = invoke(stack, context)
+    response = invoke(stack)
 
     # Then one AdminUpdateUserAttributes call writes that attribute alone
     calls = stack.calls.of("AdminUpdateUserAttributes")
@@ -67,21 +83,19 @@ def test_a_synced_change_makes_exactly_one_update_call(stack: Stack, context: La
     assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
 
 
-def test_a_non_synced_change_makes_no_cognito_call(stack: Stack, context: LambdaContext) -> None:
+def test_a_non_synced_change_makes_no_cognito_call(stack: Stack) -> None:
     # Given a user whose roles and given name (not synced) change
     given_user(stack, "u1", roles=["reader"])
     stack.repository.update("u1", {"roles": ["admin"], "given_name": "Ada"}, expected_version=1)
 
     # When the batch is handled
-    invoke(stack, context)
+    invoke(stack)
 
     # Then Cognito is not called
     assert stack.calls.made == []
 
 
-def test_a_users_changes_in_a_batch_coalesce_to_one_call_with_the_latest_values(
-    stack: Stack, context: LambdaContext
-) -> None:
+def test_a_users_changes_in_a_batch_coalesce_to_one_call_with_the_latest_values(stack: Stack) -> None:
     # Given three updates of one user in one batch
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -89,7 +103,7 @@ def test_a_users_changes_in_a_batch_coalesce_to_one_call_with_the_latest_values(
     stack.repository.update("u1", {"plan": "team"}, expected_version=3)
 
     # When the batch is handled
-    invoke(stack, context)
+    invoke(stack)
 
     # Then one call carries the latest value of each changed attribute
     calls = stack.calls.of("AdminUpdateUserAttributes")
@@ -100,20 +114,20 @@ def test_a_users_changes_in_a_batch_coalesce_to_one_call_with_the_latest_values(
     ]
 
 
-def test_a_change_reverted_within_the_batch_makes_no_call(stack: Stack, context: LambdaContext) -> None:
+def test_a_change_reverted_within_the_batch_makes_no_call(stack: Stack) -> None:
     # Given a plan changed and changed back in one batch
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
     stack.repository.update("u1", {"plan": "free"}, expected_version=2)
 
     # When the batch is handled
-    invoke(stack, context)
+    invoke(stack)
 
     # Then Cognito already holds the value: no call
     assert stack.calls.made == []
 
 
-def test_email_is_never_written_to_cognito(stack: Stack, context: LambdaContext) -> None:
+def test_email_is_never_written_to_cognito(stack: Stack) -> None:
     # Given a user whose email, email_verified and display name change
     given_user(stack, "u1", email="a@example.com", email_verified=True, display_name="Ada")
     stack.repository.update(
@@ -121,47 +135,47 @@ def test_email_is_never_written_to_cognito(stack: Stack, context: LambdaContext)
     )
 
     # When the batch is handled
-    invoke(stack, context)
+    invoke(stack)
 
     # Then only the synced display name is written
     calls = stack.calls.of("AdminUpdateUserAttributes")
     assert [call["UserAttributes"] for call in calls] == [[{"Name": "name", "Value": "Ada L"}]]
 
 
-def test_a_removed_synced_field_is_deleted_from_cognito(stack: Stack, context: LambdaContext) -> None:
+def test_a_removed_synced_field_is_deleted_from_cognito(stack: Stack) -> None:
     # Given a user whose locale (synced) is removed from the profile
     given_user(stack, "u1", locale="en-GB")
     stack.repository.update("u1", {"locale": None}, expected_version=1)
 
     # When the batch is handled
-    invoke(stack, context)
+    invoke(stack)
 
     # Then the attribute is deleted, and nothing is updated
     assert [call["UserAttributeNames"] for call in stack.calls.of("AdminDeleteUserAttributes")] == [["locale"]]
     assert stack.calls.of("AdminUpdateUserAttributes") == []
 
 
-def test_a_missing_cognito_user_is_not_a_failure(stack: Stack, context: LambdaContext) -> None:
+def test_a_missing_cognito_user_is_not_a_failure(stack: Stack) -> None:
     # Given a profile whose Cognito user no longer exists
     given_user(stack, "u1", cognito_user=False, plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
 
     # When the batch is handled
-    response = invoke(stack, context)
+    response = invoke(stack)
 
     # Then the batch succeeds and nothing is parked
     assert response == {"batchItemFailures": []}
     assert stack.dead_letters() == []
 
 
-def test_throttling_is_retried(stack: Stack, context: LambdaContext) -> None:
+def test_throttling_is_retried(stack: Stack) -> None:
     # Given Cognito throttling the first two calls
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
     cognito_answers("TooManyRequestsException", "TooManyRequestsException")
 
     # When the batch is handled
-    response = invoke(stack, context)
+    response = invoke(stack)
 
     # Then the third attempt writes the attribute
     assert response == {"batchItemFailures": []}
@@ -169,28 +183,31 @@ def test_throttling_is_retried(stack: Stack, context: LambdaContext) -> None:
     assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
 
 
-def test_persistent_throttling_reports_the_users_first_record(
-    stack: Stack, context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+def test_persistent_throttling_is_retried_until_the_deadline_then_reports_the_users_first_record(
+    stack: Stack,
 ) -> None:
-    # Given two users' changes, and Cognito throttling every call for the second user
-    monkeypatch.setenv("RETRY_ATTEMPTS", "3")
+    # Given two users' changes, and Cognito throttling every call after the first
     given_user(stack, "u1", plan="free")
     given_user(stack, "u2", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
     stack.repository.update("u2", {"plan": "pro"}, expected_version=1)
     records = stack.stream.read()
-    cognito_answers("", "TooManyRequestsException", "TooManyRequestsException", "TooManyRequestsException")
+    cognito_answers("", *["TooManyRequestsException"] * 1000)
     stack.calls.clear()
+    clock = FakeClock()
 
-    # When the batch is handled
-    response = handler({"Records": records}, context)  # type: ignore[arg-type]
+    # When the batch is handled in a 60 s invocation
+    result = syncer(stack, clock).sync(records)
 
-    # Then after a bounded number of attempts the second user's record is reported
-    assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}]}
-    assert len(stack.calls.of("AdminUpdateUserAttributes")) == 1 + 3
+    # Then the second user's call was retried with backoff while time allowed, and its record is reported
+    config = SyncSettings(user_pool_id="p", dead_letter_queue_url="q")
+    assert result.response() == {"batchItemFailures": [{"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}]}
+    assert len(stack.calls.of("AdminUpdateUserAttributes")) >= 1 + 5
+    assert clock.now <= 60 - config.answer_margin_seconds - config.call_seconds()
+    assert stack.dead_letters() == []
 
 
-def test_the_sync_never_touches_the_profile_table(stack: Stack, context: LambdaContext) -> None:
+def test_the_sync_never_touches_the_profile_table(stack: Stack) -> None:
     # Given synced changes of several users
     for index in range(5):
         given_user(stack, f"u{index}", plan="free")
@@ -198,14 +215,14 @@ def test_the_sync_never_touches_the_profile_table(stack: Stack, context: LambdaC
         stack.repository.update(f"u{index}", {"plan": "pro", "locale": "de"}, expected_version=1)
 
     # When the batch is handled
-    invoke(stack, context)
+    invoke(stack)
 
     # Then only Cognito was called, once per user
     assert stack.calls.services() == {"cognito-idp"}
     assert len(stack.calls.made) == 5
 
 
-def test_a_value_cognito_refuses_goes_to_the_dead_letter_queue(stack: Stack, context: LambdaContext) -> None:
+def test_a_value_cognito_refuses_goes_to_the_dead_letter_queue(stack: Stack) -> None:
     # Given Cognito refusing a user's new value for good, then a second user's change
     given_user(stack, "u1", plan="free")
     given_user(stack, "u2", plan="free")
@@ -214,7 +231,7 @@ def test_a_value_cognito_refuses_goes_to_the_dead_letter_queue(stack: Stack, con
     cognito_answers("InvalidParameterException")
 
     # When the batch is handled
-    response = invoke(stack, context)
+    response = invoke(stack)
 
     # Then the refused change is parked and the other user is synced
     assert response == {"batchItemFailures": []}
@@ -222,7 +239,7 @@ def test_a_value_cognito_refuses_goes_to_the_dead_letter_queue(stack: Stack, con
     assert cognito_attributes(stack, "u2")["custom:plan"] == "pro"
 
 
-def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack, context: LambdaContext) -> None:
+def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack) -> None:
     # Given a batch whose first record cannot be decoded, then a good change
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -231,7 +248,7 @@ def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack, context: La
     del records[0]["dynamodb"]["NewImage"]["version"]
 
     # When the batch is handled
-    response = handler({"Records": records}, context)  # type: ignore[arg-type]
+    response = handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
 
     # Then the poison record is parked and the good change synced
     assert response == {"batchItemFailures": []}
@@ -239,7 +256,7 @@ def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack, context: La
     assert cognito_attributes(stack, "u1")["custom:plan"] == "team"
 
 
-def test_a_deployment_error_is_retried_not_parked(stack: Stack, context: LambdaContext) -> None:
+def test_a_deployment_error_is_retried_not_parked(stack: Stack) -> None:
     # Given Cognito denying access (a missing permission, say)
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -247,14 +264,14 @@ def test_a_deployment_error_is_retried_not_parked(stack: Stack, context: LambdaC
     cognito_answers("AccessDeniedException")
 
     # When the batch is handled
-    response = handler({"Records": records}, context)  # type: ignore[arg-type]
+    response = handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
 
     # Then the record is reported for retry and nothing is parked
     assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
     assert stack.dead_letters() == []
 
 
-def test_no_pii_value_reaches_the_logs(stack: Stack, context: LambdaContext, logs: Callable[[], str]) -> None:
+def test_no_pii_value_reaches_the_logs(stack: Stack, logs: Callable[[], str]) -> None:
     # Given a synced PII field (display name) changing, and Cognito refusing it once for good
     given_user(stack, "u1", display_name="Ada Lovelace")
     given_user(stack, "u2", display_name="Grace Hopper")
@@ -263,7 +280,7 @@ def test_no_pii_value_reaches_the_logs(stack: Stack, context: LambdaContext, log
     cognito_answers("InvalidParameterException")
 
     # When the batch is handled
-    invoke(stack, context)
+    invoke(stack)
 
     # Then the logs name attributes, never their values
     text = logs()
@@ -280,18 +297,113 @@ def test_calls_are_paced_by_the_rate_limit(stack: Stack) -> None:
         stack.repository.update(f"u{index:02}", {"plan": "pro"}, expected_version=1)
     records = stack.stream.read()
     clock = FakeClock()
-    config = SyncSettings(user_pool_id=stack.user_pool_id, dead_letter_queue_url=stack.dead_letter_queue_url)
-    rate = 0.2 * config.cognito_quota_per_second
-    syncer = CognitoSync(
-        config,
-        boto3.client("cognito-idp"),
-        lambda: boto3.client("sqs"),
-        TokenBucket(rate, clock=clock, sleep=clock.sleep),
-    )
+    rate = 0.2 * SyncSettings(user_pool_id="p", dead_letter_queue_url="q").cognito_quota_per_second
 
     # When the batch is synced
-    result = syncer.sync(records)
+    result = syncer(stack, clock, rate=rate).sync(records)
 
     # Then the 10 calls beyond the burst of 5 waited two seconds in all
     assert result.calls == 15
     assert abs(clock.slept - 10 / rate) < 1e-9
+
+
+def test_a_batch_across_delete_and_recreate_syncs_the_latest_lifetime(stack: Stack) -> None:
+    # Given a user's profile edited up to version 4, deleted, and created again at version 1
+    # (as every profile was before versions were seeded with the time), then edited once
+    given_user(stack, "u1", plan="free")
+    for version, plan in enumerate(["pro", "team", "enterprise"], start=1):
+        stack.repository.update("u1", {"plan": plan}, expected_version=version)
+    stack.repository.delete("u1")
+    given_user(stack, "u1", cognito_user=False, plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+
+    # When the batch holding both lifetimes is handled
+    response = invoke(stack)
+
+    # Then Cognito holds the re-created profile's value: the last record in stream order wins
+    assert response == {"batchItemFailures": []}
+    assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
+
+
+def test_a_poison_record_is_parked_once_although_an_earlier_user_fails_first(stack: Stack) -> None:
+    # Given a user whose sync Cognito throttles for the first 100 s, then a poison record of another user
+    given_user(stack, "u1", plan="free")
+    given_user(stack, "u2", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u2", {"plan": "pro"}, expected_version=1)
+    records = stack.stream.read()
+    del records[1]["dynamodb"]["NewImage"]["version"]
+    clock = FakeClock()
+
+    def throttle_for_a_while(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if clock.now >= 100:
+            return None
+        error = {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}
+        return AWSResponse("https://cognito-idp.test/", 400, {}, None), error
+
+    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", throttle_for_a_while)  # type: ignore[union-attr]
+
+    # When Lambda delivers the batch until it succeeds (60 s invocations on one clock)
+    invocations = deliver(lambda event: syncer(stack, clock).sync(event["Records"]).response(), records)
+
+    # Then the poison record was parked exactly once, after the earlier user was synced
+    assert invocations >= 2
+    assert [letter["SequenceNumber"] for letter in stack.dead_letters()] == [records[1]["dynamodb"]["SequenceNumber"]]
+    assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
+
+
+def test_a_change_failing_for_23_hours_is_parked_whole_and_the_stream_moves_on(stack: Stack) -> None:
+    # Given two users' changes, Cognito unreachable for the first one, and the records nearly 23 h old
+    given_user(stack, "u1", plan="free")
+    given_user(stack, "u2", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u1", {"locale": "de"}, expected_version=2)
+    stack.repository.update("u2", {"plan": "pro"}, expected_version=1)
+    records = stack.stream.read()
+    clock = FakeClock()
+    born = records[0]["dynamodb"]["ApproximateCreationDateTime"]
+    config = SyncSettings(user_pool_id="p", dead_letter_queue_url="q")
+
+    def unreachable_for_u1(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Username") == "name-u1":
+            raise EndpointConnectionError(endpoint_url="https://cognito-idp.test")
+
+    boto3.DEFAULT_SESSION.events.register(  # type: ignore[union-attr]
+        "before-parameter-build.cognito-identity-provider", unreachable_for_u1
+    )
+
+    # When Lambda keeps invoking the function as time passes
+    def invocation(event: dict[str, Any]) -> dict[str, Any]:
+        age = config.park_after_seconds - 60 + clock.now
+        return syncer(stack, clock, wall_clock=born + age).sync(event["Records"]).response()
+
+    deliver(invocation, records, max_invocations=100)
+
+    # Then both of u1's records are parked whole, once each, and u2 is synced
+    parked = stack.dead_letters()
+    assert [letter["SequenceNumber"] for letter in parked] == [r["dynamodb"]["SequenceNumber"] for r in records[:2]]
+    assert all("still failing after" in letter["reason"] and letter["record"] for letter in parked)
+    assert cognito_attributes(stack, "u2")["custom:plan"] == "pro"
+
+
+def test_a_hanging_cognito_never_keeps_the_function_past_its_deadline(stack: Stack) -> None:
+    # Given 20 users' changes, and Cognito answering every call only when the read timeout expires
+    for index in range(20):
+        given_user(stack, f"u{index:02}", plan="free")
+        stack.repository.update(f"u{index:02}", {"plan": "pro"}, expected_version=1)
+    records = stack.stream.read()
+    clock = FakeClock()
+    config = SyncSettings(user_pool_id="p", dead_letter_queue_url="q")
+
+    def hang(**_: Any) -> None:
+        clock.sleep(config.call_seconds())
+        raise ReadTimeoutError(endpoint_url="https://cognito-idp.test")
+
+    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", hang)  # type: ignore[union-attr]
+
+    # When the batch is handled in a 60 s invocation
+    result = syncer(stack, clock).sync(records)
+
+    # Then the function answered before Lambda's timeout, with the margin kept, reporting the first user
+    assert clock.now <= 60 - config.answer_margin_seconds
+    assert result.failed_sequence_number == records[0]["dynamodb"]["SequenceNumber"]
