@@ -144,3 +144,19 @@ def test_s3_rights_are_the_on_failure_destinations_and_only_on_the_failed_batch_
             for action in as_list(statement["Action"]):
                 granted.setdefault(action, []).extend(as_list(statement["Resource"]))
         assert granted == (S3_DESTINATION if function in with_destination else {}), function
+
+
+@pytest.mark.parametrize(
+    ("function", "actions"),
+    [
+        ("PostConfirmationFunction", {"dynamodb:PutItem"}),
+        ("PreTokenGenerationFunction", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}),
+    ],
+)
+def test_each_trigger_may_make_exactly_the_table_calls_its_code_makes(function: str, actions: set[str]) -> None:
+    # Given the trigger's role, When its DynamoDB rights are read,
+    # Then they are the calls it makes (the pre-token trigger reads, creates, and refreshes IdP fields)
+    statements = granting(roles(transformed())[function], "dynamodb:")
+    granted = {str(action) for statement in statements for action in as_list(statement["Action"])}
+    assert granted == actions
+    assert all(statement["Resource"] == {"Fn::GetAtt": ["ProfileTable", "Arn"]} for statement in statements)
