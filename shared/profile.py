@@ -213,7 +213,9 @@ def providers_from_identities(identities: Any, username: str) -> tuple[list[str]
 
     Returns the providers and, when the attribute was unusable, the problem found. Without
     ``identities`` the user is a native Cognito user, whatever the user name looks like;
-    only an unreadable attribute falls back to the federated user name's prefix.
+    only an unreadable attribute falls back to the federated user name's prefix. A native
+    user who linked a social provider (AdminLinkProviderForUser) keeps ``Cognito`` first:
+    the user name of a federated user is ``<provider>_<id>``, a native user's is not.
     """
     if not identities:
         return [COGNITO_PROVIDER], None
@@ -223,7 +225,8 @@ def providers_from_identities(identities: Any, username: str) -> tuple[list[str]
     except (ValueError, TypeError, KeyError, FieldError) as exc:
         problem = f"identities attribute unusable ({type(exc).__name__}); provider taken from the user name"
         return [_provider_from_username(username)], problem
-    return (validated or [COGNITO_PROVIDER]), None
+    federated = any(username.startswith(f"{provider}_") for provider in (*validated, *_PROVIDER_PREFIXES))
+    return ([*validated] if federated and validated else [COGNITO_PROVIDER, *validated]), None
 
 
 def _provider_from_username(username: str) -> str:

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from shared.fields import BY_NAME, FIELDS, Owner
-from shared.profile import SCHEMA_VERSION, Profile, UndecodableProfile, idp_changes, profile_from_cognito
+from shared.profile import (
+    SCHEMA_VERSION,
+    Profile,
+    UndecodableProfile,
+    idp_changes,
+    profile_from_cognito,
+    providers_from_identities,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "cognito"
 NOW = "2026-11-28T03:00:00.000Z"
@@ -527,3 +534,14 @@ def test_unreadable_identities_do_not_replace_the_providers():
     # Then the user name's guess ("Google") does not overwrite what the profile knows
     assert changes == {}
     assert [problem.field for problem in rejected] == ["providers"]
+
+
+def test_a_native_user_who_linked_google_keeps_cognito_among_the_providers():
+    # Given a native user (a sub-like user name) whose identities list a linked Google account
+    identities = json.dumps([{"providerName": "Google", "providerType": "Google", "userId": "1098"}])
+
+    # When the providers are read
+    providers, problem = providers_from_identities(identities, "0f8fad5b-d9cb-469f-a165-70867728950e")
+
+    # Then both ways to sign in are listed, Cognito first
+    assert (providers, problem) == (["Cognito", "Google"], None)
