@@ -75,7 +75,8 @@ build-host: $(TOOLS)/.installed $(LAMBDA_PY)/.installed
 	$(SAM_ENV) $(SAM) build --template $(HOST_BUILD)/template.yaml --build-dir $(HOST_BUILD)/build
 	$(COMPILE) $(HOST_BUILD)/build
 
-unit: $(VENV)/.installed
+# The IAM tests transform template.yaml with the tools environment's samtranslator.
+unit: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) -m pytest -m "not integration"
 
 integration: $(VENV)/.installed local-deps
