@@ -109,8 +109,8 @@ def _calls(
 
 
 def calls_per_100_changed_records() -> list[tuple[str, Counter[str]]]:
-    from shared.cognito_sync import sync_records
-    from shared.publisher import publish_records
+    from stream_handlers.publish_events.publisher import publish_records
+    from stream_handlers.sync_cognito.sync import sync_records
 
     rows = []
     with _stack() as stack:
@@ -126,8 +126,8 @@ def calls_per_100_changed_records() -> list[tuple[str, Counter[str]]]:
 
 def per_record_cost() -> float:
     """Median seconds per record to decode, diff and build the event, over a batch of 100."""
-    from shared.events import build_entry
     from shared.streams import decode
+    from stream_handlers.publish_events.events import build_entry
 
     with _stack() as stack:
         records = _changed_records(stack, users=100, updates=1, changes={"plan": "pro", "display_name": "Ada"})

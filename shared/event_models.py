@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from shared.events import PROFILE_CREATED, PROFILE_DELETED, PROFILE_UPDATED, REDACTED
 from shared.fields import BY_NAME, FIELDS, FieldSpec, Kind
+from stream_handlers.publish_events.events import PROFILE_CREATED, PROFILE_DELETED, PROFILE_UPDATED, REDACTED
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "events" / "schemas"
 

@@ -1,10 +1,10 @@
 """Settings per function, read from the environment and validated on first use.
 
-Each function declares a frozen dataclass beside its logic (``shared/triggers.py``,
-``shared/publisher.py``...), so a function imports only its own; ``load(cls)`` reads one environment variable
-per field (the field name in upper case, or ``metadata={"env": ...}``), converts it to the
-field's type and caches the result. A missing or malformed variable raises
-``SettingsError`` naming the variable, on the first invocation rather than at import.
+Each function declares a frozen dataclass in its own folder, every field naming its
+environment variable with ``env("NAME", default)``, so the variable's name stands where it
+is read. ``load(cls)`` reads them, converts each to its field's type and caches the result. A
+missing or malformed variable raises ``SettingsError`` naming the variable, on the first
+invocation rather than at import.
 
 These are dataclasses, not pydantic models, on purpose: importing pydantic costs about
 55 ms, a quarter of a trigger's whole cold start, and triggers must stay within 1.15x of a
@@ -25,13 +25,20 @@ class SettingsError(RuntimeError):
     """The function's environment is missing or malforms a variable."""
 
 
+def env(variable: str, default: Any = dataclasses.MISSING) -> Any:
+    """A settings field read from the environment variable ``variable`` (required without a default)."""
+    return dataclasses.field(default=default, metadata={"env": variable})
+
+
 @cache
 def load[T](cls: type[T]) -> T:
     """The settings ``cls`` read from the environment (cached: call ``load.cache_clear()`` to reread)."""
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
-        variable = spec.metadata.get("env", spec.name.upper())
+        variable = spec.metadata.get("env")
+        if not variable:
+            raise SettingsError(f"{cls.__name__}.{spec.name} names no environment variable (declare it with env())")
         raw = os.environ.get(variable)
         if raw is None or raw == "":
             if spec.default is dataclasses.MISSING:

@@ -20,9 +20,11 @@ from typing import Any, Literal, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared import aws
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import KEY
 from shared.repository import from_dynamodb_exact
+from shared.settings import env
 
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
 _EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
@@ -40,18 +42,41 @@ class StreamSettings:
     whole, so it can be redriven.
     """
 
-    dead_letter_queue_url: str
-    connect_timeout_seconds: float = 2.0
-    read_timeout_seconds: float = 5.0
-    retry_base_seconds: float = 0.2  # first backoff; doubles per attempt up to the cap
-    retry_max_seconds: float = 10.0
-    answer_margin_seconds: float = 2.0  # kept free to answer Lambda after the last call
-    park_after_seconds: float = 82_800.0  # 23 h; the event source mapping gives up at 23.5 h
-    dead_letter_max_bytes: int = 262_144  # larger records go to the queue as metadata only
+    dead_letter_queue_url: str = env("DEAD_LETTER_QUEUE_URL")
+    connect_timeout_seconds: float = env("CONNECT_TIMEOUT_SECONDS", 2.0)
+    read_timeout_seconds: float = env("READ_TIMEOUT_SECONDS", 5.0)
+    retry_base_seconds: float = env("RETRY_BASE_SECONDS", 0.2)  # first backoff; doubles per attempt up to the cap
+    retry_max_seconds: float = env("RETRY_MAX_SECONDS", 10.0)
+    answer_margin_seconds: float = env("ANSWER_MARGIN_SECONDS", 2.0)  # kept free to answer after the last call
+    park_after_seconds: float = env("PARK_AFTER_SECONDS", 82_800.0)  # 23 h; the mapping gives up at 23.5 h
+    dead_letter_max_bytes: int = env("DEAD_LETTER_MAX_BYTES", 262_144)  # larger records: metadata only
 
     def call_seconds(self) -> float:
         """The longest one call can take: the clients make a single attempt (we retry, not botocore)."""
         return self.connect_timeout_seconds + self.read_timeout_seconds
+
+    def client(self, service: str) -> Any:
+        """A client for ``service`` with these timeouts and one attempt per call: the handlers retry."""
+        return aws.client(
+            service,
+            connect_timeout=self.connect_timeout_seconds,
+            read_timeout=self.read_timeout_seconds,
+            max_attempts=1,
+        )
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch came to: ``failed_sequence_number`` is the record Lambda must retry from."""
+
+    poisoned: int = 0
+    failed_sequence_number: str | None = None
+
+    def response(self) -> dict[str, Any]:
+        """The ReportBatchItemFailures response."""
+        # An empty identifier (a record without a sequence number) fails the whole batch, as it must.
+        failures = [] if self.failed_sequence_number is None else [{"itemIdentifier": self.failed_sequence_number}]
+        return {"batchItemFailures": failures}
 
 
 class PoisonRecord(ValueError):

@@ -1,38 +1,31 @@
-"""What the Cognito triggers do, apart from reading the event and returning it."""
+"""What both Cognito triggers share: their settings, the table client and a new user's profile."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any, Literal, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared import aws, settings
-from shared.claims import Claims, Token, build_claims
-from shared.observability import MetricUnit, logger, metrics
-from shared.profile import Profile, UndecodableProfile, idp_changes, profile_from_cognito
-from shared.repository import ProfileRepository, VersionConflict
+from shared import aws
+from shared.observability import logger
+from shared.profile import Profile, profile_from_cognito
+from shared.repository import ProfileRepository
+from shared.settings import env
 
-SIGN_UP = "PostConfirmation_ConfirmSignUp"
-FORGOT_PASSWORD = "PostConfirmation_ConfirmForgotPassword"
-MACHINE_TO_MACHINE = "TokenGeneration_ClientCredentials"
 STORE_ERRORS = (BotoCoreError, ClientError)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TriggerSettings:
-    """What the Cognito triggers need. Their AWS calls must fit well inside 5 s."""
+    """What a Cognito trigger needs. Its AWS calls must fit well inside Cognito's 5 s."""
 
-    profile_table_name: str
-    connect_timeout_seconds: float = 0.5
-    read_timeout_seconds: float = 0.5
-    max_attempts: int = 2
-    # Pre-token generation only. "open": issue the token without profile claims when the
-    # table is unreachable; "closed": refuse the sign-in.
-    on_store_error: Literal["open", "closed"] = "open"
-    claims_budget_bytes: int = 2048
-    answer_margin_seconds: float = 0.3  # kept free to return the response after the last call
+    profile_table_name: str = env("PROFILE_TABLE_NAME")
+    connect_timeout_seconds: float = env("CONNECT_TIMEOUT_SECONDS", 0.5)
+    read_timeout_seconds: float = env("READ_TIMEOUT_SECONDS", 0.5)
+    max_attempts: int = env("MAX_ATTEMPTS", 2)
+    answer_margin_seconds: float = env("ANSWER_MARGIN_SECONDS", 0.3)  # kept free to answer after the last call
 
     def call_budget_seconds(self) -> float:
         """The longest one table call can take: every botocore attempt timing out, with its backoff.
@@ -43,226 +36,26 @@ class TriggerSettings:
         backoff = sum(min(2.0**attempt, 20.0) for attempt in range(attempts - 1))
         return attempts * (self.connect_timeout_seconds + self.read_timeout_seconds) + backoff
 
-
-class ProfileStoreUnavailable(RuntimeError):
-    """Raised to fail a sign-in closed when the profile table cannot be reached."""
-
-
-class _OutOfTime(Exception):
-    """Not enough of the trigger's time is left for another table call."""
-
-
-class RemainingTime(Protocol):
-    """The part of a Lambda context the triggers use."""
-
-    def get_remaining_time_in_millis(self) -> int: ...
-
-
-def repository(config: TriggerSettings) -> ProfileRepository:
-    """The profile repository with the trigger's tight timeouts and bounded retries."""
-    client = aws.client(
-        "dynamodb",
-        connect_timeout=config.connect_timeout_seconds,
-        read_timeout=config.read_timeout_seconds,
-        max_attempts=config.max_attempts,
-    )
-    return ProfileRepository(client, config.profile_table_name)
-
-
-def create_profile_on_sign_up(user_name: str, attributes: Mapping[str, Any]) -> None:
-    """Create the new user's profile unless it exists (Cognito may deliver the trigger twice).
-
-    A store failure does not fail the sign-up: the user is confirmed either way, and the
-    pre-token trigger creates the missing profile from the same attributes on sign-in.
-    """
-    user_id = attributes.get("sub")
-    if not user_id:
-        logger.error("Sign-up event has no sub attribute; no profile written")
-        return
-    profile = _new_profile(str(user_id), user_name, attributes)
-    try:
-        _, created = repository(settings.load(TriggerSettings)).create_if_absent(profile)
-    except STORE_ERRORS as exc:
-        logger.error("Profile not created; the pre-token trigger will create it", extra=_error(exc))
-        metrics.add_metric(name="ProfileCreateFailed", unit=MetricUnit.Count, value=1)
-        return
-    logger.info("Profile created" if created else "Profile already existed; left unchanged")
-    metrics.add_metric(name="ProfileCreated" if created else "ProfileCreateRepeated", unit=MetricUnit.Count, value=1)
-
-
-def add_profile_claims(event: MutableMapping[str, Any], context: RemainingTime) -> None:
-    """Add the profile's claims to the token response of a pre-token-generation event.
-
-    V1 events (and cognito-local's "0") get ID token claims as strings; V2/V3 events get
-    JSON-typed claims in both tokens. The normal path is one read. A missing profile is
-    created from the event's attributes (admin-created and imported users never fire
-    post-confirmation), and changed IdP-owned fields (email, email_verified, providers)
-    are applied with one version-conditional update. A write is made only while the
-    context leaves time for it, so the trigger always answers within Cognito's 5 s.
-    Without a profile (store error, fail-open) the ID token states none of the attributes
-    the profile owns.
-    """
-    if event.get("triggerSource") == MACHINE_TO_MACHINE:
-        return  # client credentials: no user, no profile
-    request = event.get("request") or {}
-    attributes = request.get("userAttributes") or {}
-    user_id = attributes.get("sub")
-    if not user_id:
-        logger.warning("Token event has no sub attribute; token issued without profile claims")
-        return
-    config: TriggerSettings = settings.load(TriggerSettings)
-
-    def time_for_a_write() -> bool:
-        remaining = context.get_remaining_time_in_millis() / 1000
-        return remaining >= config.call_budget_seconds() + config.answer_margin_seconds
-
-    fields: Mapping[str, Any]
-    try:
-        user_name = str(event.get("userName") or "")
-        fields = _profile_for_sign_in(repository(config), str(user_id), user_name, attributes, time_for_a_write).fields
-    except (*STORE_ERRORS, UndecodableProfile, _OutOfTime) as exc:
-        _store_failed(exc, config)
-        fields = {}
-
-    version = str(event.get("version"))
-    if version in ("2", "3"):
-        _respond_v2(event, fields, config.claims_budget_bytes)
-        return
-    if "scopes" in request:
-        # A V2 pool answered with V1 claims would lose the access token's claims: say so.
-        logger.warning(
-            "Pre-token event carries V2 fields but is not version 2 or 3; answered as V1",
-            extra={"event_version": version},
+    def repository(self) -> ProfileRepository:
+        """The profile repository with the trigger's tight timeouts and bounded retries."""
+        client = aws.client(
+            "dynamodb",
+            connect_timeout=self.connect_timeout_seconds,
+            read_timeout=self.read_timeout_seconds,
+            max_attempts=self.max_attempts,
         )
-    _respond_v1(event, fields, config.claims_budget_bytes)
+        return ProfileRepository(client, self.profile_table_name)
 
 
-def _store_failed(exc: Exception, config: TriggerSettings) -> None:
-    """Apply the store-error policy: no claims (open) or no token (closed), logged and counted."""
-    extra: dict[str, str]
-    if isinstance(exc, UndecodableProfile):
-        metric, problem, extra = "ProfileUndecodable", "Stored profile cannot be read", {"attribute": exc.attribute}
-    elif isinstance(exc, _OutOfTime):
-        metric, problem, extra = "ProfileStoreOutOfTime", "No time left to create the missing profile", {}
-    else:
-        metric, problem, extra = "ProfileStoreUnavailable", "Profile store unavailable", _error(exc)
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-    if config.on_store_error == "closed":
-        logger.error(f"{problem}; sign-in refused", extra=extra)
-        raise ProfileStoreUnavailable(f"{problem}; sign-in refused") from exc
-    logger.warning(f"{problem}; token issued without profile claims", extra=extra)
-
-
-def _profile_for_sign_in(
-    repo: ProfileRepository,
-    user_id: str,
-    user_name: str,
-    attributes: Mapping[str, Any],
-    time_for_a_write: Callable[[], bool],
-) -> Profile:
-    """The user's profile: one read; created when missing, its IdP-owned fields refreshed when changed."""
-    profile = repo.get(user_id)
-    if profile is not None:
-        return _refresh_idp_fields(repo, profile, attributes, time_for_a_write)
-    if not time_for_a_write():
-        raise _OutOfTime
-    profile, created = repo.create_if_absent(_new_profile(user_id, user_name, attributes))
-    if created:
-        logger.info("Profile was missing; created on sign-in")
-        metrics.add_metric(name="ProfileCreatedOnSignIn", unit=MetricUnit.Count, value=1)
-    else:
-        logger.info("Profile appeared concurrently; the other writer's profile is used")
-        metrics.add_metric(name="ProfileCreateRaceLost", unit=MetricUnit.Count, value=1)
-    return profile
-
-
-def _refresh_idp_fields(
-    repo: ProfileRepository,
-    profile: Profile,
-    attributes: Mapping[str, Any],
-    time_for_a_write: Callable[[], bool],
-) -> Profile:
-    """Apply IdP-owned fields that changed in Cognito with one conditional update, only when needed.
-
-    Best effort: no IdP-owned field is a claim, so a refresh that cannot be made now leaves
-    the token as it would have been, and the next sign-in applies it.
-    """
-    changes, rejected = idp_changes(profile, attributes)
-    for problem in rejected:
-        logger.warning("Attribute not applied to the profile", extra={"field": problem.field, "reason": problem.reason})
-    if not changes:
-        return profile
-    fields: dict[str, Any] = {"fields": sorted(changes)}
-    if not time_for_a_write():
-        logger.warning("No time left to refresh IdP-owned fields; the next sign-in applies them", extra=fields)
-        metrics.add_metric(name="ProfileStoreOutOfTime", unit=MetricUnit.Count, value=1)
-        return profile
-    try:
-        refreshed = repo.update(profile.user_id, changes, expected_version=profile.version)
-    except VersionConflict:
-        logger.info("Profile changed concurrently; the next sign-in applies the IdP-owned fields", extra=fields)
-        metrics.add_metric(name="IdpRefreshConflict", unit=MetricUnit.Count, value=1)
-        return profile
-    except STORE_ERRORS as exc:
-        logger.warning("IdP-owned fields not refreshed; the table did not answer", extra=fields | _error(exc))
-        metrics.add_metric(name="IdpRefreshFailed", unit=MetricUnit.Count, value=1)
-        return profile
-    logger.info("IdP-owned fields refreshed from Cognito", extra=fields)
-    metrics.add_metric(name="IdpFieldsRefreshed", unit=MetricUnit.Count, value=1)
-    return refreshed
-
-
-def _new_profile(user_id: str, user_name: str, attributes: Mapping[str, Any]) -> Profile:
+def new_profile(user_id: str, user_name: str, attributes: Mapping[str, Any]) -> Profile:
+    """A new user's profile from Cognito's attributes, each value left out logged by field (never the value)."""
     profile, rejected = profile_from_cognito(user_id, user_name, attributes)
     for problem in rejected:
         logger.warning("Attribute left out of the profile", extra={"field": problem.field, "reason": problem.reason})
     return profile
 
 
-def _claims(fields: Mapping[str, Any], token: Token, strings_only: bool, budget: int) -> Claims:
-    result = build_claims(fields, token, strings_only=strings_only, budget_bytes=budget)
-    if result.dropped:
-        logger.warning("Claims dropped to fit the size budget", extra={"token": token, "dropped": list(result.dropped)})
-        metrics.add_metric(name="ClaimsDropped", unit=MetricUnit.Count, value=len(result.dropped))
-    return result
-
-
-def _apply(generation: Mapping[str, Any], claims: Claims) -> dict[str, Any]:
-    """One token's response section with ``claims`` merged in, keeping what an earlier writer put there.
-
-    The profile decides the claims it adds or suppresses; no claim ends up both added and suppressed.
-    """
-    added = {
-        name: value
-        for name, value in (generation.get("claimsToAddOrOverride") or {}).items()
-        if name not in claims.suppress
-    }
-    suppressed = [name for name in generation.get("claimsToSuppress") or [] if name not in claims.claims]
-    section = {**generation, "claimsToAddOrOverride": {**added, **claims.claims}}
-    if suppressed or claims.suppress:
-        section["claimsToSuppress"] = list(dict.fromkeys([*suppressed, *claims.suppress]))
-    return section
-
-
-def _respond_v1(event: MutableMapping[str, Any], fields: Mapping[str, Any], budget: int) -> None:
-    response = event.get("response") or {}
-    details = response.get("claimsOverrideDetails") or {}
-    response["claimsOverrideDetails"] = _apply(details, _claims(fields, "id", True, budget))
-    event["response"] = response
-
-
-_V2_SECTIONS: tuple[tuple[str, Token], ...] = (("idTokenGeneration", "id"), ("accessTokenGeneration", "access"))
-
-
-def _respond_v2(event: MutableMapping[str, Any], fields: Mapping[str, Any], budget: int) -> None:
-    response = event.get("response") or {}
-    details = response.get("claimsAndScopeOverrideDetails") or {}
-    for key, token in _V2_SECTIONS:
-        details[key] = _apply(details.get(key) or {}, _claims(fields, token, False, budget))
-    response["claimsAndScopeOverrideDetails"] = details
-    event["response"] = response
-
-
-def _error(exc: BaseException) -> dict[str, str]:
+def error_fields(exc: BaseException) -> dict[str, str]:
+    """The error's type and code, for a log line (never its message, which may quote a value)."""
     code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
     return {"error": type(exc).__name__, "code": code}

@@ -19,7 +19,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.conftest import REGION
-from tests.template import ROOT, resource
+from tests.template import ROOT, resource, template
 
 BUILD = ROOT / ".cache" / "build-host" / "build"
 LAMBDA_PYTHON = ROOT / ".cache" / "lambda-python" / "bin" / "python"
@@ -27,13 +27,13 @@ LAMBDA_PYTHON = ROOT / ".cache" / "lambda-python" / "bin" / "python"
 # Runs inside the artifact: sys.path is the build folder and the interpreter's own site-packages.
 RUNNER = """
 import importlib, json, sys
-handler_path, event_path, task_root = sys.argv[1], sys.argv[2], sys.argv[3]
+handler_path, event_path, task_root, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 sys.path.insert(0, task_root)  # what Lambda's /var/task is
 module, _, name = handler_path.rpartition(".")
 class Context:
     function_name = "artifact"; memory_limit_in_mb = 512; aws_request_id = "artifact-test"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:artifact"
-    def get_remaining_time_in_millis(self): return 5000
+    def get_remaining_time_in_millis(self): return int(timeout * 1000)
 event = json.load(open(event_path))
 result = getattr(importlib.import_module(module), name)(event, Context())
 print("RESULT " + json.dumps(result))
@@ -72,9 +72,10 @@ def run_built(logical_id: str, event: Path, endpoint: str, **variables: str) -> 
         "POWERTOOLS_SERVICE_NAME": logical_id,
         **variables,
     }
-    handler = resource(logical_id)["Properties"]["Handler"]
+    properties = resource(logical_id)["Properties"]
+    timeout = properties.get("Timeout", template()["Globals"]["Function"]["Timeout"])  # what Lambda gives it
     completed = subprocess.run(  # noqa: S603 (fixed interpreter and arguments)
-        [str(LAMBDA_PYTHON), "-I", "-c", RUNNER, handler, str(event), str(folder)],
+        [str(LAMBDA_PYTHON), "-I", "-c", RUNNER, properties["Handler"], str(event), str(folder), str(timeout)],
         cwd=folder,
         env=environment,
         capture_output=True,

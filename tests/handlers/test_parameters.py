@@ -15,15 +15,16 @@ import pytest
 
 from local.template import Resolver
 from shared import settings
-from shared.cognito_sync import SyncSettings
-from shared.publisher import PublishSettings
 from shared.triggers import TriggerSettings
+from stream_handlers.publish_events.publisher import PublishSettings
+from stream_handlers.sync_cognito.sync import SyncSettings
 from tests.template import function_environment, resources_of_type, template
+from triggers.pre_token_generation.sign_in import PreTokenSettings
 
 # The settings each function loads; a new function must be added here.
 FUNCTION_SETTINGS: dict[str, type[Any]] = {
     "PostConfirmationFunction": TriggerSettings,
-    "PreTokenGenerationFunction": TriggerSettings,
+    "PreTokenGenerationFunction": PreTokenSettings,
     "PublishEventsFunction": PublishSettings,
     "SyncCognitoFunction": SyncSettings,
 }

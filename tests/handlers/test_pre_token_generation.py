@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from shared import settings
-from shared.claims import is_forbidden
-from shared.triggers import ProfileStoreUnavailable
 from tests.conftest import TABLE, CallLog, handler_for, load_event, stored_item
+from triggers.pre_token_generation.claims import is_forbidden
+from triggers.pre_token_generation.sign_in import ProfileStoreUnavailable
 
 handler = handler_for("PreTokenGenerationFunction")
 sign_up = handler_for("PostConfirmationFunction")

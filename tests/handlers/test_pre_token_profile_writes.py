@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from shared.triggers import ProfileStoreUnavailable, TriggerSettings
 from tests.conftest import TABLE, CallLog, FakeLambdaContext, handler_for, load_event, stored_item
+from triggers.pre_token_generation.sign_in import PreTokenSettings, ProfileStoreUnavailable
 
 handler = handler_for("PreTokenGenerationFunction")
 sign_up = handler_for("PostConfirmationFunction")
@@ -43,7 +43,7 @@ def now_in_microseconds() -> int:
 
 def write_budget_ms() -> int:
     """The remaining time, in ms, below which the trigger makes no write (from its default settings)."""
-    config = TriggerSettings(profile_table_name=TABLE)
+    config = PreTokenSettings(profile_table_name=TABLE)
     return int((config.call_budget_seconds() + config.answer_margin_seconds) * 1000)
 
 

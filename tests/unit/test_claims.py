@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from shared import claims as claims_module
-from shared.claims import FORBIDDEN_CLAIMS, build_claims, is_forbidden
 from shared.fields import FIELDS, FieldSpec, Kind, Owner
+from triggers.pre_token_generation import claims as claims_module
+from triggers.pre_token_generation.claims import FORBIDDEN_CLAIMS, build_claims, is_forbidden
 
 BIG = 1_000_000  # a budget nothing in these tests reaches
 

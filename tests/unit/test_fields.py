@@ -4,7 +4,6 @@ import re
 
 import pytest
 
-from shared.claims import is_forbidden
 from shared.fields import (
     BY_NAME,
     FIELDS,
@@ -16,6 +15,7 @@ from shared.fields import (
     synced_fields,
     user_writable_fields,
 )
+from triggers.pre_token_generation.claims import is_forbidden
 
 # Cognito's standard attributes (OIDC claims plus Cognito's own): anything else must be custom:.
 STANDARD_ATTRIBUTES = frozenset(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.cognito_sync import TokenBucket
 from shared.streams import backoff
+from stream_handlers.sync_cognito.sync import TokenBucket
 from tests.streams import FakeClock
 
 

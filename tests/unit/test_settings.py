@@ -6,29 +6,25 @@ from typing import Literal
 import pytest
 
 from shared import settings
-from shared.settings import SettingsError
+from shared.settings import SettingsError, env
 from shared.triggers import TriggerSettings
+from triggers.pre_token_generation.sign_in import PreTokenSettings
 
 
 @dataclasses.dataclass(frozen=True)
 class ExampleSettings:
-    table_name: str
-    mode: Literal["open", "closed"] = "open"
-    enabled: bool = False
-    timeout_seconds: float = 0.5
-    attempts: int = 2
-    bus: str = dataclasses.field(default="default", metadata={"env": "EXAMPLE_EVENT_BUS"})
+    table_name: str = env("TABLE_NAME")
+    mode: Literal["open", "closed"] = env("MODE", "open")
+    enabled: bool = env("ENABLED", False)
+    timeout_seconds: float = env("TIMEOUT_SECONDS", 0.5)
+    attempts: int = env("ATTEMPTS", 2)
+    bus: str = env("EXAMPLE_EVENT_BUS", "default")
 
 
 VARIABLES = [
-    "TABLE_NAME",
-    "MODE",
-    "ENABLED",
-    "TIMEOUT_SECONDS",
-    "ATTEMPTS",
-    "EXAMPLE_EVENT_BUS",
+    *(field.metadata["env"] for field in dataclasses.fields(ExampleSettings)),
     "BUS",
-    *(field.name.upper() for field in dataclasses.fields(TriggerSettings)),
+    *(field.metadata["env"] for field in dataclasses.fields(PreTokenSettings)),
 ]
 
 
@@ -89,7 +85,7 @@ def test_literal_variable_accepts_a_declared_choice(monkeypatch):
     monkeypatch.setenv("ON_STORE_ERROR", "closed")
 
     # When the settings are loaded
-    loaded = settings.load(TriggerSettings)
+    loaded = settings.load(PreTokenSettings)
 
     # Then the choice is taken
     assert loaded.on_store_error == "closed"
@@ -103,7 +99,7 @@ def test_literal_variable_rejects_other_values_naming_the_variable_and_choices(m
 
     # When the settings are loaded
     with pytest.raises(SettingsError) as caught:
-        settings.load(TriggerSettings)
+        settings.load(PreTokenSettings)
 
     # Then the error names the variable and lists the choices
     message = str(caught.value)
@@ -224,3 +220,15 @@ def test_a_failed_load_is_not_cached(monkeypatch):
 
     # Then the next load succeeds without clearing the cache
     assert settings.load(TriggerSettings).profile_table_name == "profiles"
+
+
+def test_a_field_without_a_variable_is_refused_by_name():
+    # Given settings with a field that names no environment variable
+    @dataclasses.dataclass(frozen=True)
+    class Careless:
+        table_name: str = "profiles"
+
+    # When they are loaded
+    # Then the error names the field: variables are never derived from field names
+    with pytest.raises(SettingsError, match=r"Careless\.table_name"):
+        settings.load(Careless)

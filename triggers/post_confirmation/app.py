@@ -6,8 +6,13 @@ cold start (their package imports every data class), a tenth of the trigger's bu
 
 from typing import TYPE_CHECKING, Any
 
+from shared import settings
 from shared.observability import logger, metrics
-from shared.triggers import FORGOT_PASSWORD, SIGN_UP, create_profile_on_sign_up
+from shared.triggers import TriggerSettings
+from triggers.post_confirmation.sign_up import create_profile_on_sign_up
+
+SIGN_UP = "PostConfirmation_ConfirmSignUp"
+FORGOT_PASSWORD = "PostConfirmation_ConfirmForgotPassword"
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,7 +24,8 @@ def handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     source = event.get("triggerSource")
     if source == SIGN_UP:
         request = event.get("request") or {}
-        create_profile_on_sign_up(str(event.get("userName") or ""), request.get("userAttributes") or {})
+        repo = settings.load(TriggerSettings).repository()
+        create_profile_on_sign_up(repo, str(event.get("userName") or ""), request.get("userAttributes") or {})
     elif source == FORGOT_PASSWORD:
         logger.info("Password reset confirmed; profile untouched")
     else:

@@ -2,8 +2,9 @@
 
 from typing import TYPE_CHECKING, Any
 
+from shared import settings
 from shared.observability import logger, metrics
-from shared.triggers import add_profile_claims
+from triggers.pre_token_generation.sign_in import PreTokenSettings, add_profile_claims
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,5 +13,6 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
-    add_profile_claims(event, context)
+    config = settings.load(PreTokenSettings)
+    add_profile_claims(event, context, config, config.repository())
     return event

@@ -14,9 +14,9 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from shared.event_models import DETAIL_MODELS
 from shared.profile import Profile
-from shared.publisher import Publisher, PublishSettings
 from shared.streams import Deadline
 from stream_handlers.publish_events.app import handler
+from stream_handlers.publish_events.publisher import Publisher, PublishSettings
 from tests.streams import SOURCE, FakeClock, FlakyEventBridge, LambdaContext, Stack, deliver
 
 NOW = "2026-11-28T00:00:00.000Z"

@@ -10,10 +10,10 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
-from shared.cognito_sync import CognitoSync, SyncSettings, TokenBucket
 from shared.profile import Profile
 from shared.streams import Deadline
 from stream_handlers.sync_cognito.app import handler
+from stream_handlers.sync_cognito.sync import CognitoSync, SyncSettings, TokenBucket
 from tests.streams import FakeClock, LambdaContext, Stack, deliver
 
 NOW = "2026-11-28T00:00:00.000Z"

@@ -18,26 +18,25 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared import aws, settings
-from shared.events import build_entry, entry_size
-from shared.observability import MetricUnit, logger, metrics
+from shared.observability import logger
+from shared.settings import env
 from shared.streams import (
     Attempts,
+    BatchOutcome,
     Deadline,
     PoisonRecord,
-    RemainingTime,
     StreamSettings,
     decode,
     send_to_dead_letter_queue,
     sequence_number,
 )
+from stream_handlers.publish_events.events import build_entry, entry_size
 
 FUNCTION = "publish_events"
 MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
@@ -49,15 +48,15 @@ PERMANENT_ENTRY_ERRORS = frozenset({"MalformedDetail", "InvalidArgument"})
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PublishSettings(StreamSettings):
-    event_bus_name: str
-    event_source: str = "profile-sync"
-    include_pii: bool = False
+    event_bus_name: str = env("EVENT_BUS_NAME")
+    event_source: str = env("EVENT_SOURCE", "profile-sync")
+    include_pii: bool = env("INCLUDE_PII", False)
     # The PutEvents API reference gives 256 KB per entry and per call; the AWS Compute Blog
     # (2026-01-29, "serverless services now support payloads up to 1 MB") raised EventBridge
     # to 1 MB. A profile event is a few KB at most (the field map bounds every value), so the
     # limit every Region documents is used.
-    max_entry_bytes: int = 262_144
-    max_request_bytes: int = 262_144
+    max_entry_bytes: int = env("MAX_ENTRY_BYTES", 262_144)
+    max_request_bytes: int = env("MAX_REQUEST_BYTES", 262_144)
 
 
 @dataclass
@@ -73,20 +72,12 @@ class _Pending:
 
 
 @dataclass
-class PublishResult:
-    """What a batch came to; ``failed_sequence_number`` is the record Lambda must retry from."""
+class PublishResult(BatchOutcome):
+    """What a batch came to."""
 
     published: int = 0
     skipped: int = 0
-    poisoned: int = 0
-    failed_sequence_number: str | None = None
     calls: list[int] = field(default_factory=list)  # entries per PutEvents call
-
-    def response(self) -> dict[str, Any]:
-        """The ReportBatchItemFailures response."""
-        # An empty identifier (a record without a sequence number) fails the whole batch, as it must.
-        failures = [] if self.failed_sequence_number is None else [{"itemIdentifier": self.failed_sequence_number}]
-        return {"batchItemFailures": failures}
 
 
 class Publisher:
@@ -215,32 +206,3 @@ class Publisher:
         parked = send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION)
         result.poisoned += parked
         return parked
-
-
-def publish_records(records: Iterable[Mapping[str, Any]], context: RemainingTime) -> dict[str, Any]:
-    """The stream handler's work: publish the batch and answer with its batch item failures."""
-    config = settings.load(PublishSettings)
-    # One attempt per call: the publisher retries, so every attempt is checked against the deadline.
-    timeouts = {
-        "connect_timeout": config.connect_timeout_seconds,
-        "read_timeout": config.read_timeout_seconds,
-        "max_attempts": 1,
-    }
-    deadline = Deadline(context, config.answer_margin_seconds)
-    publisher = Publisher(config, aws.client("events", **timeouts), partial(aws.client, "sqs", **timeouts), deadline)
-    result = publisher.publish(list(records))
-    metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
-    metrics.add_metric(name="ChangesSkipped", unit=MetricUnit.Count, value=result.skipped)
-    if result.failed_sequence_number:
-        metrics.add_metric(name="BatchItemFailures", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "Batch published",
-        extra={
-            "published": result.published,
-            "skipped": result.skipped,
-            "poisoned": result.poisoned,
-            "put_events_calls": len(result.calls),
-            "failed_sequence_number": result.failed_sequence_number,
-        },
-    )
-    return result.response()

@@ -14,24 +14,24 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared import aws, settings
 from shared.fields import AUTHORISATION_ATTRIBUTES, Kind, synced_fields
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import same_value
 from shared.repository import plain
+from shared.settings import env
 from shared.streams import (
     Attempts,
+    BatchOutcome,
     Deadline,
     PoisonRecord,
     ProfileChange,
-    RemainingTime,
     StreamSettings,
     decode,
     send_to_dead_letter_queue,
@@ -51,11 +51,11 @@ _REFUSED = frozenset({"InvalidParameterException"})
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SyncSettings(StreamSettings):
-    user_pool_id: str
+    user_pool_id: str = env("USER_POOL_ID")
     # Share of the account's AdminUpdateUserAttributes quota (25 req/s, shared with the
     # users' own UpdateUserAttributes and DeleteUser) this function may use per container.
-    cognito_rate_share: float = 0.4
-    cognito_quota_per_second: float = 25.0
+    cognito_rate_share: float = env("COGNITO_RATE_SHARE", 0.4)
+    cognito_quota_per_second: float = env("COGNITO_QUOTA_PER_SECOND", 25.0)
 
 
 class TokenBucket:
@@ -169,19 +169,13 @@ def net_changes(changes: Sequence[tuple[int, ProfileChange]], now: float) -> lis
 
 
 @dataclass
-class SyncResult:
+class SyncResult(BatchOutcome):
+    """What a batch came to."""
+
     calls: int = 0
     users_synced: int = 0
     users_missing: int = 0
     refused: int = 0
-    poisoned: int = 0
-    failed_sequence_number: str | None = None
-
-    def response(self) -> dict[str, Any]:
-        """The ReportBatchItemFailures response."""
-        # An empty identifier (a record without a sequence number) fails the whole batch, as it must.
-        failures = [] if self.failed_sequence_number is None else [{"itemIdentifier": self.failed_sequence_number}]
-        return {"batchItemFailures": failures}
 
 
 class _Unfinished(Exception):
@@ -315,31 +309,3 @@ class CognitoSync:
                 return False
             result.poisoned += 1
         return True
-
-
-def sync_records(records: Iterable[Mapping[str, Any]], context: RemainingTime) -> dict[str, Any]:
-    """The stream handler's work: sync the batch and answer with its batch item failures."""
-    config = settings.load(SyncSettings)
-    # One attempt per call: retried here, not by botocore, so every attempt passes the rate
-    # limiter and is checked against the invocation's deadline.
-    timeouts = {"connect_timeout": config.connect_timeout_seconds, "read_timeout": config.read_timeout_seconds}
-    cognito = aws.client("cognito-idp", **timeouts, max_attempts=1)
-    sqs = partial(aws.client, "sqs", **timeouts, max_attempts=1)
-    bucket = limiter(config.cognito_rate_share * config.cognito_quota_per_second)
-    deadline = Deadline(context, config.answer_margin_seconds)
-    syncer = CognitoSync(config, cognito, sqs, bucket, deadline)
-    result = syncer.sync(list(records))
-    metrics.add_metric(name="CognitoUsersSynced", unit=MetricUnit.Count, value=result.users_synced)
-    metrics.add_metric(name="CognitoCalls", unit=MetricUnit.Count, value=result.calls)
-    logger.info(
-        "Batch synced",
-        extra={
-            "cognito_calls": result.calls,
-            "users_synced": result.users_synced,
-            "users_missing": result.users_missing,
-            "refused": result.refused,
-            "poisoned": result.poisoned,
-            "failed_sequence_number": result.failed_sequence_number,
-        },
-    )
-    return result.response()
