@@ -253,8 +253,11 @@ def _check_storable(spec: FieldSpec, value: Any, depth: int) -> None:
         for inner in value:
             _check_storable(spec, inner, depth + 1)
     elif isinstance(value, int) and not isinstance(value, bool):
-        if len(str(abs(value))) > _MAX_DIGITS:
-            raise FieldError(f"{spec.name}: a number has more than {_MAX_DIGITS} digits")
+        # Significant digits: 10**38 is one digit to DynamoDB (1E+38), and reads back as that int.
+        if len(str(abs(value)).rstrip("0")) > _MAX_DIGITS:
+            raise FieldError(f"{spec.name}: a number has more than {_MAX_DIGITS} significant digits")
+        if abs(value) > _LARGEST:
+            raise FieldError(f"{spec.name}: a number is outside the range DynamoDB stores")
     elif isinstance(value, float) and value and not _SMALLEST <= abs(value) <= _LARGEST:
         raise FieldError(f"{spec.name}: a number is outside the range DynamoDB stores")
 

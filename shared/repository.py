@@ -26,8 +26,13 @@ class VersionConflict(Exception):
 
 def to_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
     """Plain values -> DynamoDB attribute values (floats become Decimals)."""
-    plain = json.loads(json.dumps(item), parse_float=Decimal)
-    return {name: _serializer.serialize(value) for name, value in plain.items()}
+    values = json.loads(json.dumps(item), parse_float=Decimal, parse_int=_integer)
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _integer(text: str) -> int | Decimal:
+    # DynamoDB keeps 38 significant digits: 10**40 is stored as 1E+40, not refused as inexact.
+    return int(text) if len(text) <= 38 else Decimal(text).normalize()
 
 
 def from_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,7 +86,11 @@ class ProfileRepository:
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             existing = exc.response.get("Item")
-            return (Profile.from_item(from_dynamodb(existing)) if existing else profile), False
+            if not existing:
+                return profile, False
+            stored = Profile.from_item(from_dynamodb(existing))
+            # botocore may resend a write that succeeded but timed out: the item it then finds is ours.
+            return stored, stored.version == profile.version and stored.created_at == profile.created_at
         return profile, True
 
     def update(

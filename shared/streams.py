@@ -246,12 +246,15 @@ class Attempts:
         self._call_seconds = config.call_seconds() if call_seconds is None else call_seconds
         self.made = 0
 
-    def next(self) -> bool:
-        """Wait for and allow the next attempt, or say there is no time left for one."""
+    def next(self, wait_seconds: float = 0.0) -> bool:
+        """Wait for and allow the next attempt, or say there is no time left for one.
+
+        ``wait_seconds`` is time the caller will spend before the call (a rate limiter's wait).
+        """
         delay = 0.0
         if self.made:
             delay = backoff(self.made - 1, self._config.retry_base_seconds, self._config.retry_max_seconds)
-        if self._deadline.calls and not self._deadline.allows(delay + self._call_seconds):
+        if self._deadline.calls and not self._deadline.allows(delay + wait_seconds + self._call_seconds):
             return False
         if delay:
             self._sleep(delay)
@@ -265,12 +268,14 @@ def dead_letter_body(
     reason: str,
     function: str,
     max_bytes: int,
+    recover: str = "",
 ) -> str:
     """The dead-letter message for a poison record: its metadata, and the record itself if it fits."""
     dynamodb = record.get("dynamodb") if isinstance(record.get("dynamodb"), Mapping) else {}
     metadata = {
         "function": function,
         "reason": reason,
+        "recover": recover,
         "eventID": record.get("eventID"),
         "eventName": record.get("eventName"),
         "eventSourceARN": record.get("eventSourceARN"),
@@ -283,26 +288,45 @@ def dead_letter_body(
     return json.dumps({**metadata, "record": None, "record_omitted": "too large for the queue"}, default=str)
 
 
-def send_to_dead_letter_queue(
-    client: Any, config: StreamSettings, record: Mapping[str, Any], reason: str, function: str
-) -> bool:
-    """Park a record that can never succeed; ``False`` when the queue refused it too.
+class DeadLetterQueue:
+    """Where a record that must not hold up its stream goes, whole, to be redriven later.
 
-    The caller then reports the record as a batch item failure, so nothing is lost. The
-    caller parks a record only once every earlier record of the batch has succeeded, so a
-    retried batch never parks it again.
+    A send is retried with backoff while the invocation has time, like any other call: a
+    queue outage delays the batch, it does not make the function spin. The caller parks a
+    record only once every earlier record of the batch has succeeded, so a retried batch
+    never parks it again.
     """
-    logger.error(
-        "Record sent to the dead-letter queue",
-        extra={"function": function, "reason": reason, "sequence_number": sequence_number(record)},
-    )
-    metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
-    try:
-        client.send_message(
-            QueueUrl=config.dead_letter_queue_url,
-            MessageBody=dead_letter_body(record, reason, function, config.dead_letter_max_bytes),
-        )
-    except (BotoCoreError, ClientError) as exc:
-        logger.error("Dead-letter queue refused the record", extra={"error": type(exc).__name__})
+
+    def __init__(
+        self,
+        config: StreamSettings,
+        client: Callable[[], Any],
+        deadline: Deadline,
+        sleep: Callable[[float], None],
+        function: str,
+        recover: str,
+    ) -> None:
+        self._config = config
+        self._client = client  # created on first use: parking is rare
+        self._deadline = deadline
+        self._sleep = sleep
+        self._function = function
+        self._recover = recover  # how an operator recovers the change, written into every message
+
+    def park(self, record: Mapping[str, Any], reason: str) -> bool:
+        """Send ``record`` with its reason; ``False`` when the queue could not take it in time."""
+        body = dead_letter_body(record, reason, self._function, self._config.dead_letter_max_bytes, self._recover)
+        attempts = Attempts(self._config, self._deadline, self._sleep)
+        while attempts.next():
+            try:
+                self._client().send_message(QueueUrl=self._config.dead_letter_queue_url, MessageBody=body)
+            except (BotoCoreError, ClientError) as exc:
+                logger.warning("Dead-letter queue did not take the record", extra={"error": type(exc).__name__})
+                continue
+            logger.error(
+                "Record sent to the dead-letter queue",
+                extra={"function": self._function, "reason": reason, "sequence_number": sequence_number(record)},
+            )
+            metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
+            return True
         return False
-    return True

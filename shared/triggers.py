@@ -25,7 +25,9 @@ class TriggerSettings:
     connect_timeout_seconds: float = env("CONNECT_TIMEOUT_SECONDS", 0.5)
     read_timeout_seconds: float = env("READ_TIMEOUT_SECONDS", 0.5)
     max_attempts: int = env("MAX_ATTEMPTS", 2)
-    answer_margin_seconds: float = env("ANSWER_MARGIN_SECONDS", 0.3)  # kept free to answer after the last call
+    # Kept free after the last call. Cognito's 5 s also cover a cold start's init and the
+    # invocation's round trip, which the context's remaining time does not count.
+    answer_margin_seconds: float = env("ANSWER_MARGIN_SECONDS", 1.0)
 
     def call_budget_seconds(self) -> float:
         """The longest one table call can take: every botocore attempt timing out, with its backoff.

@@ -29,16 +29,20 @@ from shared.settings import env
 from shared.streams import (
     Attempts,
     BatchOutcome,
+    DeadLetterQueue,
     Deadline,
     PoisonRecord,
     StreamSettings,
     decode,
-    send_to_dead_letter_queue,
     sequence_number,
 )
 from stream_handlers.publish_events.events import build_entry, entry_size
 
 FUNCTION = "publish_events"
+RECOVER = (
+    'once the cause is fixed, invoke the publish-events function with {"Records": [record]}: '
+    "the event keeps its event_id, and consumers drop it if they have a later version"
+)
 MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
 # Entry errors EventBridge documents as not retryable that a resend of the same entry cannot
 # fix. AccessDenied and NotAuthorized* are the deployment's to fix: those entries are retried.
@@ -94,7 +98,7 @@ class Publisher:
     ) -> None:
         self._config = config
         self._events = events_client
-        self._dead_letter_client = dead_letter_client  # created on first use: poison is rare
+        self._dead_letters = DeadLetterQueue(config, dead_letter_client, deadline, sleep, FUNCTION, RECOVER)
         self._deadline = deadline
         self._sleep = sleep
         self._wall_clock = wall_clock
@@ -201,8 +205,6 @@ class Publisher:
         return refused
 
     def _park(self, record: Mapping[str, Any], reason: str, result: PublishResult) -> bool:
-        if not self._deadline.allows(self._config.call_seconds()):
-            return False  # parked by the next invocation, which starts from this record
-        parked = send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION)
+        parked = self._dead_letters.park(record, reason)
         result.poisoned += parked
         return parked

@@ -11,6 +11,7 @@ and none when no synced field changed.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.fields import AUTHORISATION_ATTRIBUTES, Kind, synced_fields
+from shared.fields import AUTHORISATION_ATTRIBUTES, FieldError, Kind, synced_fields
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import same_value
 from shared.repository import plain
@@ -29,21 +30,24 @@ from shared.settings import env
 from shared.streams import (
     Attempts,
     BatchOutcome,
+    DeadLetterQueue,
     Deadline,
     PoisonRecord,
     ProfileChange,
     StreamSettings,
     decode,
-    send_to_dead_letter_queue,
     sequence_number,
 )
 
 FUNCTION = "sync_cognito"
+RECOVER = (
+    "do not replay this record: a later change may have synced since. Fix the value in the profile "
+    "table (a write of a synced field syncs it), or write the profile's current synced fields to Cognito"
+)
 # Never written from the profile, whatever the map says: a changed email must go through
 # Cognito's own verification, and authorisation rests on the *_verified flags.
 NEVER_SYNCED = frozenset({"email", "phone_number", "sub"}) | AUTHORISATION_ATTRIBUTES
 _THROTTLING = frozenset({"TooManyRequestsException", "ThrottlingException", "LimitExceededException"})
-_TRANSIENT = _THROTTLING | {"InternalErrorException", "ServiceUnavailable"}
 # Cognito refuses the value itself (format, length): retrying cannot help, so the record is
 # parked. Any other error (access denied, pool missing...) is the deployment's, and retried.
 _REFUSED = frozenset({"InvalidParameterException"})
@@ -75,6 +79,12 @@ class TokenBucket:
         self._tokens = self.capacity
         self._last = clock()
         self._lock = threading.Lock()
+
+    def wait_seconds(self) -> float:
+        """How long the next ``acquire`` would sleep, without taking a token."""
+        with self._lock:
+            tokens = min(self.capacity, self._tokens + (self._clock() - self._last) * self.rate)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
     def acquire(self) -> float:
         """Take one token, sleeping until one is available; returns the time slept."""
@@ -108,6 +118,7 @@ class UserChange:
     version: int
     updates: dict[str, str]  # Cognito attribute -> value
     deletes: tuple[str, ...]  # Cognito attributes removed from the profile
+    problem: str | None = None  # why the change can never be written (names fields, never values)
 
     @property
     def first_index(self) -> int:
@@ -144,25 +155,38 @@ def net_changes(changes: Sequence[tuple[int, ProfileChange]], now: float) -> lis
         before, after = first.old or {}, last.new or {}
         updates: dict[str, str] = {}
         deletes: list[str] = []
+        invalid: list[str] = []
         for spec in synced_fields():
             attribute = spec.cognito_attribute
             if not attribute or attribute in NEVER_SYNCED or same_value(before.get(spec.name), after.get(spec.name)):
                 continue
             if after.get(spec.name) is None:
                 deletes.append(attribute)
-            else:
-                updates[attribute] = attribute_value(spec.kind, after[spec.name])
-        if not updates and not deletes:
+                continue
+            try:
+                # What the map allows, nothing else: a value written outside this code (a binary,
+                # a javascript: picture) must not reach Cognito, which hands it on to every client.
+                updates[attribute] = attribute_value(spec.kind, spec.validate(plain(after[spec.name])))
+            except (FieldError, TypeError, ValueError):
+                invalid.append(spec.name)
+        if not updates and not deletes and not invalid:
             continue
+        username = last.username
+        problem = None
+        if invalid:
+            problem = f"values of {', '.join(invalid)} do not fit the field map"
+        elif not username:
+            problem = "item has no username attribute"
         result.append(
             UserChange(
-                username=last.username,
+                username=username,
                 indexes=tuple(index for index, _ in records),
                 sequence_number=first.sequence_number,
                 age_seconds=first.age_seconds(now),
                 version=last.version,
                 updates=updates,
                 deletes=tuple(deletes),
+                problem=problem,
             )
         )
     return sorted(result, key=lambda change: change.first_index)
@@ -197,7 +221,7 @@ class CognitoSync:
     ) -> None:
         self._config = config
         self._cognito = cognito_client
-        self._dead_letter_client = dead_letter_client  # created on first use: poison is rare
+        self._dead_letters = DeadLetterQueue(config, dead_letter_client, deadline, sleep, FUNCTION, RECOVER)
         self._bucket = bucket
         self._deadline = deadline
         self._sleep = sleep
@@ -206,25 +230,27 @@ class CognitoSync:
     def sync(self, records: Sequence[Mapping[str, Any]]) -> SyncResult:
         """Apply the batch's net synced changes in order; stop at the first that must be retried.
 
-        Work runs in batch order (a user's change at its first record), and a record is parked
-        only when everything before it has succeeded, so no retry ever parks it twice.
+        Work runs in batch order: a user's change at its first record, and each record to park
+        at its own position. So a record is parked only when everything before it has
+        succeeded, and a retry, which starts at the first failure, never parks it twice.
         """
         result = SyncResult()
         decoded: list[tuple[int, ProfileChange]] = []
-        work: list[tuple[int, UserChange | str]] = []
+        work: list[tuple[int, int, UserChange | str]] = []  # (position, tie-breaker, change or reason to park)
         for index, record in enumerate(records):
             try:
                 decoded.append((index, decode(record)))
             except PoisonRecord as exc:
-                work.append((index, str(exc)))
-        work += [(change.first_index, change) for change in net_changes(decoded, self._wall_clock())]
-        for index, item in sorted(work, key=lambda pair: pair[0]):
+                work.append((index, 1, str(exc)))
+        work += [(change.first_index, 0, change) for change in net_changes(decoded, self._wall_clock())]
+        heapq.heapify(work)
+        while work:
+            index, _, item = heapq.heappop(work)
             if isinstance(item, str):
-                if not self._park([records[index]], item, result):
+                if not self._park(records[index], item, result):
                     result.failed_sequence_number = sequence_number(records[index])
                     return result
                 continue
-            parked = [records[i] for i in item.indexes]
             try:
                 refusal = self._apply(item, result)
             except _Unfinished as exc:
@@ -232,15 +258,15 @@ class CognitoSync:
                     result.failed_sequence_number = item.sequence_number
                     return result
                 refusal = f"still failing after {int(item.age_seconds)} s ({exc}); the stream keeps records 24 h"
-            if refusal and not self._park(parked, refusal, result):
-                result.failed_sequence_number = item.sequence_number
-                return result
+            if refusal:
+                for position in item.indexes:  # each parked when the batch reaches it
+                    heapq.heappush(work, (position, 1, refusal))
         return result
 
     def _apply(self, change: UserChange, result: SyncResult) -> str | None:
         """Write one user's change; returns why it can never be written, if so; raises ``_Unfinished``."""
-        if not change.username:
-            return "item has no username attribute"
+        if change.problem or not change.username:
+            return change.problem or "item has no username attribute"
         pool = self._config.user_pool_id
         try:
             if change.updates:
@@ -266,9 +292,6 @@ class CognitoSync:
                 logger.info("Cognito user is gone; nothing to sync", extra={"version": change.version})
                 result.users_missing += 1
                 return None
-            if code not in _REFUSED:
-                logger.error("Cognito call failed", extra={"code": code})
-                raise _Unfinished(code) from None
             metrics.add_metric(name="CognitoSyncRefused", unit=MetricUnit.Count, value=1)
             result.refused += 1
             return f"Cognito refused the attributes {sorted(change.updates)} ({code})"
@@ -280,10 +303,16 @@ class CognitoSync:
         return None
 
     def _call(self, operation: str, result: SyncResult, **params: Any) -> None:
-        """One Cognito operation, retried on throttling and outages while the invocation has time."""
+        """One Cognito operation, retried with backoff while the invocation has time.
+
+        Throttling and outages are retried, and so is an error of the deployment (access
+        denied, a missing pool): it is fixed by an operator, so the batch waits for it, backing
+        off rather than spinning. Only a refusal of the value, or a user that is gone, returns
+        at once (raised for ``_apply``).
+        """
         attempts = Attempts(self._config, self._deadline, self._sleep)
         last = ""
-        while attempts.next():
+        while attempts.next(wait_seconds=self._bucket.wait_seconds()):
             self._bucket.acquire()
             result.calls += 1
             try:
@@ -291,21 +320,20 @@ class CognitoSync:
                 return
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code not in _TRANSIENT:
+                if code in _REFUSED or code == "UserNotFoundException":
                     raise
                 last = code
-                logger.warning("Cognito throttled or unavailable; retrying", extra={"code": code})
-                metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=1)
+                if code in _THROTTLING:
+                    logger.warning("Cognito throttled; retrying", extra={"code": code})
+                    metrics.add_metric(name="CognitoThrottled", unit=MetricUnit.Count, value=1)
+                else:
+                    logger.error("Cognito call failed; retrying", extra={"code": code})
             except BotoCoreError as exc:
                 last = type(exc).__name__
                 logger.warning("Cognito unreachable; retrying", extra={"error": last})
         raise _Unfinished(last or "no time left for a call")
 
-    def _park(self, records: Sequence[Mapping[str, Any]], reason: str, result: SyncResult) -> bool:
-        for record in records:
-            if not self._deadline.allows(self._config.call_seconds()):
-                return False  # parked by the next invocation, which starts from this record
-            if not send_to_dead_letter_queue(self._dead_letter_client(), self._config, record, reason, FUNCTION):
-                return False
-            result.poisoned += 1
-        return True
+    def _park(self, record: Mapping[str, Any], reason: str, result: SyncResult) -> bool:
+        parked = self._dead_letters.park(record, reason)
+        result.poisoned += parked
+        return parked

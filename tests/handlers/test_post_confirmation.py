@@ -238,3 +238,21 @@ def test_pii_never_reaches_the_logs(table: Any, lambda_context: Any, logs: Calla
     assert "Profile created" in logged
     assert attributes["email"] not in logged
     assert attributes["name"] not in logged
+
+
+def test_a_resent_write_that_had_succeeded_counts_as_the_creation(table: Any) -> None:
+    # Given a profile whose PutItem reached the table but whose answer was lost (botocore resends it)
+    from shared.profile import Profile, first_version
+    from shared.repository import ProfileRepository
+
+    repository = ProfileRepository(table, TABLE)
+    profile = Profile("u-1", "name-1", "2026-11-28T00:00:00.000Z", "2026-11-28T00:00:00.000Z", version=first_version())
+    repository.create_if_absent(profile)
+
+    # When the same write is made again, and when another writer's profile is met
+    _, ours = repository.create_if_absent(profile)
+    other = Profile("u-1", "name-1", "2026-11-28T00:00:01.000Z", "2026-11-28T00:00:01.000Z", version=first_version())
+    _, theirs = repository.create_if_absent(other)
+
+    # Then the resend counts as created (not a lost race), and the other writer's does not
+    assert (ours, theirs) == (True, False)

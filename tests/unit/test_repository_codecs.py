@@ -116,3 +116,16 @@ def test_preferences_accepted_by_validation_can_be_stored(number):
 
     # Then anything accepted can be written to DynamoDB
     to_dynamodb({"preferences": accepted})
+
+
+@pytest.mark.parametrize("number", [1e38, 1e125, 10**40, 12345678901234567890123456789012345678.0])
+def test_a_number_the_map_accepts_is_stored_and_read_back(number):
+    # Given preferences holding a large number the field map accepts
+    preferences = BY_NAME["preferences"].validate({"x": number})
+    profile = Profile("u1", "u1", "t", "t", {"preferences": preferences}, version=1)
+
+    # When the profile is stored and read back as GetItem returns it
+    restored = Profile.from_item(from_dynamodb(to_dynamodb(profile.to_item())))
+
+    # Then it reads back (an undecodable profile would cost the user every claim at sign-in)
+    assert float(restored.fields["preferences"]["x"]) == float(number)

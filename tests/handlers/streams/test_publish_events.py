@@ -490,3 +490,27 @@ def test_a_hanging_event_bus_never_keeps_the_function_past_its_deadline(stack: S
     # Then the function answered before Lambda's timeout, with the margin kept, reporting the first record
     assert clock.now <= 60 - config.answer_margin_seconds
     assert result.failed_sequence_number == records[0]["dynamodb"]["SequenceNumber"]
+
+
+def test_a_dead_letter_queue_outage_backs_off_rather_than_spinning(stack: Stack) -> None:
+    # Given a poison record, and the dead-letter queue unreachable
+    create(stack, "u1", plan="free")
+    create(stack, "u2", plan="free")
+    records = stack.stream.read()
+    records[0]["dynamodb"]["NewImage"]["version"] = {"S": "not a number"}
+    clock = FakeClock()
+
+    def unreachable(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://sqs.test")
+
+    boto3.DEFAULT_SESSION.events.register("before-call.sqs.SendMessage", unreachable)  # type: ignore[union-attr]
+
+    # When Lambda keeps invoking the function (60 s invocations on one clock)
+    invocations = deliver(
+        lambda event: publisher(stack, clock).publish(event["Records"]).response(), records, max_invocations=5
+    )
+
+    # Then each invocation spent its time backing off on the send, instead of returning at once
+    assert invocations == 5
+    assert clock.now >= 5 * 40
+    assert stack.received() == []

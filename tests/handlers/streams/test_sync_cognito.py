@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from shared.profile import Profile
 from shared.streams import Deadline
@@ -256,18 +256,22 @@ def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack) -> None:
     assert cognito_attributes(stack, "u1")["custom:plan"] == "team"
 
 
-def test_a_deployment_error_is_retried_not_parked(stack: Stack) -> None:
-    # Given Cognito denying access (a missing permission, say)
+def test_a_deployment_error_is_retried_with_backoff_not_parked(stack: Stack) -> None:
+    # Given Cognito denying access (a missing permission, say) on every call
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
     records = stack.stream.read()
-    cognito_answers("AccessDeniedException")
+    cognito_answers(*["AccessDeniedException"] * 1000)
+    clock = FakeClock()
 
-    # When the batch is handled
-    response = handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
+    # When Lambda keeps invoking the function (60 s invocations on one clock)
+    invocations = deliver(
+        lambda event: syncer(stack, clock).sync(event["Records"]).response(), records, max_invocations=3
+    )
 
-    # Then the record is reported for retry and nothing is parked
-    assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
+    # Then each invocation backed off until its deadline, the record stays reported, nothing is parked
+    assert invocations == 3
+    assert clock.now >= 3 * 40
     assert stack.dead_letters() == []
 
 
@@ -407,3 +411,127 @@ def test_a_hanging_cognito_never_keeps_the_function_past_its_deadline(stack: Sta
     # Then the function answered before Lambda's timeout, with the margin kept, reporting the first user
     assert clock.now <= 60 - config.answer_margin_seconds
     assert result.failed_sequence_number == records[0]["dynamodb"]["SequenceNumber"]
+
+
+def test_a_value_the_map_refuses_is_parked_not_synced_and_not_a_crash(stack: Stack) -> None:
+    # Given one user's name written as binary and another's picture as a javascript: URL,
+    # both outside this code (a console edit), and a third user's valid change
+    for user in ("u1", "u2", "u3"):
+        given_user(stack, user, plan="free")
+    dynamodb = boto3.client("dynamodb")
+    for user, attribute, value in (("u1", "display_name", {"B": b"\x00"}), ("u2", "picture", {"S": "javascript:x"})):
+        dynamodb.update_item(
+            TableName="profiles",
+            Key={"user_id": {"S": user}},
+            UpdateExpression="SET #a = :v, version = version + :one",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":v": value, ":one": {"N": "1"}},
+        )
+    stack.repository.update("u3", {"plan": "pro"}, expected_version=1)
+
+    # When the batch is handled
+    response = invoke(stack)
+
+    # Then the two are parked naming the field, Cognito never gets their values, and u3 is synced
+    assert response == {"batchItemFailures": []}
+    parked = stack.dead_letters()
+    assert sorted(letter["Keys"]["user_id"]["S"] for letter in parked) == ["u1", "u2"]
+    assert all("do not fit the field map" in letter["reason"] for letter in parked)
+    assert [call["Username"] for call in stack.calls.of("AdminUpdateUserAttributes")] == ["name-u3"]
+
+
+def test_a_refused_users_later_records_are_parked_once_when_another_user_fails_between(stack: Stack) -> None:
+    # Given records u1, u2, u1: Cognito refuses u1's value for good and denies u2 for the first 100 s
+    given_user(stack, "u1", plan="free")
+    given_user(stack, "u2", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u2", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u1", {"plan": "team"}, expected_version=2)
+    records = stack.stream.read()
+    clock = FakeClock()
+
+    def answer(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Username") == "name-u1":
+            raise ClientError({"Error": {"Code": "InvalidParameterException", "Message": "x"}}, "Update")
+        if params.get("Username") == "name-u2" and clock.now < 100:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "x"}}, "Update")
+
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.cognito-identity-provider", answer)  # type: ignore[union-attr]
+
+    # When Lambda delivers the batch until it succeeds
+    deliver(lambda event: syncer(stack, clock).sync(event["Records"]).response(), records)
+
+    # Then each of u1's records was parked exactly once, and u2 was synced
+    parked = [letter["SequenceNumber"] for letter in stack.dead_letters()]
+    assert sorted(parked) == sorted(records[index]["dynamodb"]["SequenceNumber"] for index in (0, 2))
+    assert cognito_attributes(stack, "u2")["custom:plan"] == "pro"
+
+
+def test_a_users_records_are_parked_once_when_the_queue_fails_midway(stack: Stack) -> None:
+    # Given a user's two records that Cognito refuses, and the queue failing the second send once
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    stack.repository.update("u1", {"plan": "team"}, expected_version=2)
+    records = stack.stream.read()
+    cognito_answers(*["InvalidParameterException"] * 10)
+    sends = {"made": 0}
+
+    def second_send_fails(**_: Any) -> None:
+        sends["made"] += 1
+        if sends["made"] == 2:
+            raise EndpointConnectionError(endpoint_url="https://sqs.test")
+
+    boto3.DEFAULT_SESSION.events.register("before-call.sqs.SendMessage", second_send_fails)  # type: ignore[union-attr]
+
+    # When Lambda delivers the batch until it succeeds
+    deliver(lambda event: syncer(stack, FakeClock()).sync(event["Records"]).response(), records)
+
+    # Then each record is in the queue exactly once
+    parked = [letter["SequenceNumber"] for letter in stack.dead_letters()]
+    assert sorted(parked) == sorted(record["dynamodb"]["SequenceNumber"] for record in records)
+
+
+def test_the_rate_limiters_wait_counts_against_the_deadline(stack: Stack) -> None:
+    # Given a rate of 0.25 calls/s (a share of 0.01), 9.5 s left, and Cognito hanging for u1
+    for index in range(2):
+        given_user(stack, f"u{index}", plan="free")
+        stack.repository.update(f"u{index}", {"plan": "pro"}, expected_version=1)
+    records = stack.stream.read()
+    clock = FakeClock()
+    config = SyncSettings(user_pool_id=stack.user_pool_id, dead_letter_queue_url=stack.dead_letter_queue_url)
+
+    def hang_for_u1(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Username") == "name-u1":
+            clock.sleep(config.call_seconds())
+            raise ReadTimeoutError(endpoint_url="https://cognito-idp.test")
+
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.cognito-identity-provider", hang_for_u1)  # type: ignore[union-attr]
+    context = LambdaContext(remaining_seconds=9.5, clock=clock)
+    sync = CognitoSync(
+        config,
+        boto3.client("cognito-idp"),
+        lambda: boto3.client("sqs"),
+        TokenBucket(0.25, clock=clock, sleep=clock.sleep),
+        Deadline(context, config.answer_margin_seconds),
+        sleep=clock.sleep,
+    )
+
+    # When the batch is handled
+    sync.sync(records)
+
+    # Then the function still answers with its margin left
+    assert context.get_remaining_time_in_millis() >= config.answer_margin_seconds * 1000
+
+
+def test_a_parked_sync_record_says_not_to_replay_it(stack: Stack) -> None:
+    # Given a change Cognito refuses for good
+    given_user(stack, "u1", plan="free")
+    stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
+    cognito_answers("InvalidParameterException")
+
+    # When the batch is handled
+    invoke(stack)
+
+    # Then the dead letter tells the operator how to recover: replaying could write an older value
+    (letter,) = stack.dead_letters()
+    assert "do not replay" in letter["recover"]
