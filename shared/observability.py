@@ -7,6 +7,7 @@ function's environment. Tracing is not imported here: the X-Ray SDK costs cold s
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,6 +25,10 @@ metrics = Metrics()
 # application; the AWS SDK and its HTTP stack log warnings and errors only, whatever it is.
 for _library in ("botocore", "boto3", "urllib3", "s3transfer"):
     logging.getLogger(_library).setLevel(logging.WARNING)
+
+# An invocation that counts nothing (a sign-in on the read-only path) is normal: powertools
+# would warn about it on every such invocation, into the function's logs.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 __all__ = ["MetricUnit", "logger", "metrics", "redact"]
 

@@ -1,8 +1,8 @@
 """Running a built function as the Lambda runtime would: its build folder on sys.path and a
 python3.13 with only boto3 (.cache/lambda-python), against a moto server on loopback.
 
-`make test` builds a copy for this machine's architecture (.cache/build-host) before the
-tests, because the deployable arm64 artifact holds aarch64 wheels that cannot load here.
+The artifacts are those `sam build` writes to .aws-sam/build (`make artifacts` builds them
+first): pure Python, so the deployable arm64 artifact runs on this machine as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from tests.conftest import REGION
 from tests.template import ROOT, resource, template
 
-BUILD = ROOT / ".cache" / "build-host" / "build"
+BUILD = ROOT / ".aws-sam" / "build"
 LAMBDA_PYTHON = ROOT / ".cache" / "lambda-python" / "bin" / "python"
 
 # Runs inside the artifact: sys.path is the build folder and the interpreter's own site-packages.
@@ -60,8 +60,8 @@ def client(service: str, endpoint: str) -> Any:
 def run_built(logical_id: str, event: Path, endpoint: str, **variables: str) -> dict[str, Any]:
     """Invoke a built function's handler in a fresh Lambda-like process; its response."""
     folder = BUILD / logical_id
-    assert folder.is_dir(), f"{folder} is missing: run `make build-host` (make test does) first"
-    assert LAMBDA_PYTHON.exists(), f"{LAMBDA_PYTHON} is missing: run `make build-host` first"
+    assert folder.is_dir(), f"{folder} is missing: run `make artifacts` (it builds them first)"
+    assert LAMBDA_PYTHON.exists(), f"{LAMBDA_PYTHON} is missing: run `make artifacts` first"
     environment = {
         "PATH": os.environ["PATH"],
         "AWS_ACCESS_KEY_ID": "x",

@@ -7,9 +7,10 @@ import subprocess
 
 import pytest
 
+from local.package import project_files
 from tests.artifacts.conftest import BUILD, LAMBDA_PYTHON, client, run_built
 from tests.conftest import EVENTS
-from tests.template import create_table_kwargs, resource, resources_of_type
+from tests.template import ROOT, create_table_kwargs, resource, resources_of_type
 
 TABLE = "profiles-artifact-test"
 
@@ -64,3 +65,29 @@ def test_built_pre_token_function_adds_claims(table_endpoint: str) -> None:
     details = result["response"]["claimsAndScopeOverrideDetails"]
     assert "idTokenGeneration" in details
     assert "accessTokenGeneration" in details
+
+
+@pytest.mark.parametrize("logical_id", sorted(resources_of_type("AWS::Serverless::Function")))
+def test_each_artifact_holds_its_own_code_and_nothing_of_the_repository_else(logical_id: str) -> None:
+    # Given a function's built artifact
+    folder = BUILD / logical_id
+    module = resource(logical_id)["Properties"]["Handler"].rpartition(".")[0]
+
+    # When its project files are listed
+    shipped = {
+        path.relative_to(folder)
+        for path in folder.rglob("*.py")
+        if path.relative_to(folder).parts[0] in ("shared", "triggers", "stream_handlers")
+    }
+
+    # Then they are exactly the handler's module and what it imports, with no tooling, tests,
+    # docs, events or pydantic beside them
+    assert shipped == {path.relative_to(ROOT) for path in project_files(module)}
+    top = {path.name for path in folder.iterdir()}
+    assert not top & {"tests", "local", "bench", "docs", "events", "scripts", "Makefile", "pydantic", "template.yaml"}
+
+
+@pytest.mark.parametrize("logical_id", sorted(resources_of_type("AWS::Serverless::Function")))
+def test_each_artifact_is_under_9_mb_unzipped(logical_id: str) -> None:
+    size = sum(path.stat().st_size for path in (BUILD / logical_id).rglob("*") if path.is_file())
+    assert size < 9 * 1024 * 1024, f"{logical_id}: {size / 1024 / 1024:.1f} MB"

