@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import compileall
 import json
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -139,9 +140,7 @@ def package(logical_id: str, artifacts: Path, dependencies: Path) -> None:
     # and the same bytes for the same sources (a rebuild changes no deployment).
     for name in sorted(loaded_dependencies(artifacts, module)):
         if name.endswith(".py"):
-            compileall.compile_file(
-                name, quiet=2, invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH
-            )
+            compileall.compile_file(name, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
 
 
 def main(argv: list[str]) -> int:

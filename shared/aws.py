@@ -36,3 +36,9 @@ def client(
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or credentials call this)."""
     client.cache_clear()
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a ``ClientError`` (``ThrottlingException``...), or "" for any other error."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""

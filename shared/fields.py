@@ -51,6 +51,14 @@ class FieldSpec(NamedTuple):
         """Return ``value`` normalised for this field, or raise ``FieldError`` naming the problem."""
         return _VALIDATORS[self.kind](self, value)
 
+    def as_string(self, value: Any) -> str:
+        """The value as Cognito states it, in attributes and V1 claims: every value is a string."""
+        if self.kind is Kind.BOOLEAN:
+            return "true" if value else "false"
+        if self.kind is Kind.STRING:
+            return str(value)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
 
 class FieldError(ValueError):
     """A value does not fit its field. The message names the field, never the value."""
@@ -60,7 +68,9 @@ class FieldError(ValueError):
 # the claims of the fields declared last are dropped first.
 FIELDS: tuple[FieldSpec, ...] = (
     # idp: mirrored from Cognito and the social provider
-    FieldSpec("email", Owner.IDP, max_length=254, cognito_attribute="email", pii=True),
+    FieldSpec(
+        "email", Owner.IDP, max_length=254, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", cognito_attribute="email", pii=True
+    ),
     FieldSpec("email_verified", Owner.IDP, Kind.BOOLEAN, cognito_attribute="email_verified"),
     FieldSpec("providers", Owner.IDP, Kind.STRING_LIST, max_length=64, max_items=10),
     # admin: server-controlled, never writable by the user or the app client

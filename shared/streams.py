@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import aws
 from shared.observability import MetricUnit, logger, metrics
-from shared.profile import KEY
+from shared.profile import KEY, iso_utc
 from shared.repository import from_dynamodb_exact
 from shared.settings import env
 
@@ -190,8 +190,7 @@ def _binary_as_bytes(value: Any) -> Any:
 
 def _occurred_at(approximate: Any, new: Mapping[str, Any] | None) -> str:
     if _is_number(approximate):
-        moment = datetime.fromtimestamp(approximate, UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return iso_utc(datetime.fromtimestamp(approximate, UTC))
     if new and isinstance(new.get("updated_at"), str):
         return str(new["updated_at"])
     raise PoisonRecord("record has no ApproximateCreationDateTime")

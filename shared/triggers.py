@@ -59,5 +59,4 @@ def new_profile(user_id: str, user_name: str, attributes: Mapping[str, Any]) -> 
 
 def error_fields(exc: BaseException) -> dict[str, str]:
     """The error's type and code, for a log line (never its message, which may quote a value)."""
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-    return {"error": type(exc).__name__, "code": code}
+    return {"error": type(exc).__name__, "code": aws.error_code(exc)}

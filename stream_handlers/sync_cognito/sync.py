@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +21,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.fields import AUTHORISATION_ATTRIBUTES, FieldError, Kind, synced_fields
+from shared import aws
+from shared.fields import AUTHORISATION_ATTRIBUTES, FieldError, synced_fields
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import same_value
 from shared.repository import plain
@@ -125,16 +125,6 @@ class UserChange:
         return self.indexes[0]
 
 
-def attribute_value(kind: Kind, value: Any) -> str:
-    """A profile value as Cognito holds it: every attribute is a string."""
-    value = plain(value)
-    if kind is Kind.BOOLEAN:
-        return "true" if value else "false"
-    if kind is Kind.STRING:
-        return str(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def net_changes(changes: Sequence[tuple[int, ProfileChange]], now: float) -> list[UserChange]:
     """Coalesce MODIFY records per user into the changes Cognito needs, in order of each user's first record.
 
@@ -166,7 +156,7 @@ def net_changes(changes: Sequence[tuple[int, ProfileChange]], now: float) -> lis
             try:
                 # What the map allows, nothing else: a value written outside this code (a binary,
                 # a javascript: picture) must not reach Cognito, which hands it on to every client.
-                updates[attribute] = attribute_value(spec.kind, spec.validate(plain(after[spec.name])))
+                updates[attribute] = spec.as_string(spec.validate(plain(after[spec.name])))
             except (FieldError, TypeError, ValueError):
                 invalid.append(spec.name)
         if not updates and not deletes and not invalid:
@@ -287,7 +277,7 @@ class CognitoSync:
                     UserAttributeNames=list(change.deletes),
                 )
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws.error_code(exc)
             if code == "UserNotFoundException":
                 logger.info("Cognito user is gone; nothing to sync", extra={"version": change.version})
                 result.users_missing += 1
@@ -319,7 +309,7 @@ class CognitoSync:
                 getattr(self._cognito, operation)(**params)
                 return
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = aws.error_code(exc)
                 if code in _REFUSED or code == "UserNotFoundException":
                     raise
                 last = code

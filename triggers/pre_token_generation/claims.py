@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, NamedTuple
 
-from shared.fields import FIELDS, FieldSpec, Kind, Owner
+from shared.fields import FIELDS, FieldSpec, Owner
 
 Token = Literal["id", "access"]
 
@@ -60,7 +60,7 @@ def build_claims(
         if value is None or value == [] or value == {}:
             continue
         for name, always_string in _claim_names(spec, token):
-            claims[name] = _as_string(value, spec.kind) if strings_only or always_string else value
+            claims[name] = spec.as_string(value) if strings_only or always_string else value
 
     dropped: list[str] = []
     while claims and _size(claims) > budget_bytes:
@@ -89,14 +89,6 @@ def _claim_names(spec: FieldSpec, token: Token) -> Iterator[tuple[str, bool]]:
     attribute = _mirrored(spec)
     if token == "id" and attribute and attribute != declared:
         yield attribute, True
-
-
-def _as_string(value: Any, kind: Kind) -> str:
-    if kind is Kind.BOOLEAN:
-        return "true" if value else "false"
-    if kind in (Kind.STRING_LIST, Kind.OBJECT):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-    return str(value)
 
 
 def _size(claims: Mapping[str, Any]) -> int:
