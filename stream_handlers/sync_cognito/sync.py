@@ -226,32 +226,39 @@ class CognitoSync:
         """
         result = SyncResult()
         decoded: list[tuple[int, ProfileChange]] = []
-        work: list[tuple[int, int, UserChange | str]] = []  # (position, tie-breaker, change or reason to park)
+        parks: list[tuple[int, str]] = []  # (position in the batch, reason), kept in position order
         for index, record in enumerate(records):
             try:
                 decoded.append((index, decode(record)))
             except PoisonRecord as exc:
-                work.append((index, 1, str(exc)))
-        work += [(change.first_index, 0, change) for change in net_changes(decoded, self._wall_clock())]
-        heapq.heapify(work)
-        while work:
-            index, _, item = heapq.heappop(work)
-            if isinstance(item, str):
-                if not self._park(records[index], item, result):
-                    result.failed_sequence_number = sequence_number(records[index])
-                    return result
-                continue
+                parks.append((index, str(exc)))
+        heapq.heapify(parks)
+        for change in net_changes(decoded, self._wall_clock()):
+            if not self._park_until(change.first_index, records, parks, result):
+                return result
             try:
-                refusal = self._apply(item, result)
+                refusal = self._apply(change, result)
             except _Unfinished as exc:
-                if item.age_seconds < self._config.park_after_seconds:
-                    result.failed_sequence_number = item.sequence_number
+                if change.age_seconds < self._config.park_after_seconds:
+                    result.failed_sequence_number = change.sequence_number
                     return result
-                refusal = f"still failing after {int(item.age_seconds)} s ({exc}); the stream keeps records 24 h"
+                refusal = f"still failing after {int(change.age_seconds)} s ({exc}); the stream keeps records 24 h"
             if refusal:
-                for position in item.indexes:  # each parked when the batch reaches it
-                    heapq.heappush(work, (position, 1, refusal))
+                for position in change.indexes:  # each parked when the batch reaches it
+                    heapq.heappush(parks, (position, refusal))
+        self._park_until(len(records), records, parks, result)
         return result
+
+    def _park_until(
+        self, position: int, records: Sequence[Mapping[str, Any]], parks: list[tuple[int, str]], result: SyncResult
+    ) -> bool:
+        """Park the records due before ``position``, in batch order; ``False`` once one could not be."""
+        while parks and parks[0][0] < position:
+            index, reason = heapq.heappop(parks)
+            if not self._park(records[index], reason, result):
+                result.failed_sequence_number = sequence_number(records[index])
+                return False
+        return True
 
     def _apply(self, change: UserChange, result: SyncResult) -> str | None:
         """Write one user's change; returns why it can never be written, if so; raises ``_Unfinished``."""
