@@ -21,7 +21,11 @@ def _set_order(value: Any) -> tuple[str, Any]:
 
 
 class VersionConflict(Exception):
-    """The profile changed (or vanished) since the version the caller read."""
+    """The profile changed (or vanished) since the version the caller read; ``current`` is what is stored."""
+
+    def __init__(self, message: str, current: Profile | None = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 def to_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,9 +130,12 @@ class ProfileRepository:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_dynamodb(values),
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            raise VersionConflict(f"profile is not at version {expected_version}") from None
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            existing = exc.response.get("Item")
+            current = Profile.from_item(from_dynamodb(existing)) if existing else None
+            raise VersionConflict(f"profile is not at version {expected_version}", current) from None
         return Profile.from_item(from_dynamodb(response["Attributes"]))
 
     def delete(self, user_id: str) -> None:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from local.package import project_files
+from local.package import PROJECT_PACKAGES, project_files
 from tests.artifacts.conftest import BUILD, LAMBDA_PYTHON, client, run_built
 from tests.conftest import EVENTS
 from tests.template import ROOT, create_table_kwargs, resource, resources_of_type
@@ -77,7 +77,7 @@ def test_each_artifact_holds_its_own_code_and_nothing_of_the_repository_else(log
     shipped = {
         path.relative_to(folder)
         for path in folder.rglob("*.py")
-        if path.relative_to(folder).parts[0] in ("shared", "triggers", "stream_handlers")
+        if path.relative_to(folder).parts[0] in PROJECT_PACKAGES
     }
 
     # Then they are exactly the handler's module and what it imports, with no tooling, tests,

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
+from api.profile.app import ApiSettings
+from local.support import function_environment, resources_of_type, template
 from local.template import Resolver
 from shared import settings
 from shared.triggers import TriggerSettings
 from stream_handlers.publish_events.publisher import PublishSettings
 from stream_handlers.sync_cognito.sync import SyncSettings
-from tests.template import function_environment, resources_of_type, template
 from triggers.pre_token_generation.sign_in import PreTokenSettings
 
 # The settings each function loads; a new function must be added here.
@@ -27,6 +28,7 @@ FUNCTION_SETTINGS: dict[str, type[Any]] = {
     "PreTokenGenerationFunction": PreTokenSettings,
     "PublishEventsFunction": PublishSettings,
     "SyncCognitoFunction": SyncSettings,
+    "ProfileApiFunction": ApiSettings,
 }
 # Values people type, and values at the edges of what the functions convert.
 CANDIDATES = [
@@ -166,7 +168,7 @@ def test_a_value_cloudformation_accepts_is_one_the_function_uses_as_given(
         monkeypatch.setenv(name, str(resolved))
     # When the function loads its settings, Then they load, and the value is not replaced by a default
     settings.load.cache_clear()
-    loaded = settings.load(cls)
+    loaded = settings.load(cls)  # type: ignore[arg-type]  # a class is hashable: python/mypy#11470
     if variable in settings_variables(cls):
         assert value != "", f"{variable}='' is read as unset: {function} would use its default, the template ''"
         assert getattr(loaded, settings_variables(cls)[variable]) is not None

@@ -1,0 +1,196 @@
+"""The profile API (HTTP API, payload format 2.0, behind a Cognito JWT authorizer).
+
+Routes are dispatched on API Gateway's ``routeKey``; the authorizer has already checked the
+token's signature, issuer, client, expiry and scope, so the handler reads the caller from
+the claims it passes. It writes DynamoDB only: the stream publishes the change and syncs
+Cognito, as for every other write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from api.profile.requests import (
+    ApiError,
+    Caller,
+    apply_patch,
+    etag,
+    expected_version,
+    parse_patch,
+    representation,
+    writable_by,
+)
+from shared import aws, settings
+from shared.observability import MetricUnit, logger, metrics
+from shared.profile import Profile, UndecodableProfile
+from shared.repository import ProfileRepository, VersionConflict
+from shared.settings import env
+from shared.triggers import STORE_ERRORS, new_profile
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    profile_table_name: str = env("PROFILE_TABLE_NAME")
+    user_pool_id: str = env("USER_POOL_ID")
+    admin_group: str = env("ADMIN_GROUP", "profile-admins")
+    connect_timeout_seconds: float = env("CONNECT_TIMEOUT_SECONDS", 1.0)
+    read_timeout_seconds: float = env("READ_TIMEOUT_SECONDS", 2.0)
+    max_attempts: int = env("MAX_ATTEMPTS", 2)
+
+    def client(self, service: str) -> Any:
+        return aws.client(
+            service,
+            connect_timeout=self.connect_timeout_seconds,
+            read_timeout=self.read_timeout_seconds,
+            max_attempts=self.max_attempts,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    caller: Caller
+    path: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names, as HTTP API passes them
+    body: str | None
+    base64: bool
+
+
+Response = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    started = time.perf_counter()
+    route = str(event.get("routeKey") or "")
+    try:
+        config = settings.load(ApiSettings)
+        action = ROUTES.get(route)
+        if action is None:
+            raise ApiError(404, "not_found", "no such route")
+        request = _request(event)
+        status, body, headers = action(
+            request, config, ProfileRepository(config.client("dynamodb"), config.profile_table_name)
+        )
+    except ApiError as error:
+        status, body, headers = error.status, error.body(), error.headers
+    except UndecodableProfile as exc:
+        logger.error("Stored profile cannot be read", extra={"attribute": exc.attribute})
+        status, body, headers = 500, ApiError(500, "internal", "the stored profile cannot be read").body(), {}
+    except STORE_ERRORS as exc:
+        logger.error("Profile store unavailable", extra={"error": type(exc).__name__, "code": aws.error_code(exc)})
+        status, body, headers = 503, ApiError(503, "unavailable", "try again shortly").body(), {"retry-after": "1"}
+    metrics.add_dimension(name="route", value=route or "unknown")
+    metrics.add_metric(name=f"Status{status // 100}xx", unit=MetricUnit.Count, value=1)
+    if status == 412:
+        metrics.add_metric(name="Conflicts", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "Request",
+        extra={"route": route, "status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 1)},
+    )
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", "cache-control": "no-store", **headers},
+        "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+    }
+
+
+def _request(event: Mapping[str, Any]) -> Request:
+    context = event.get("requestContext") or {}
+    claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    return Request(
+        caller=Caller.from_claims(claims),
+        path=event.get("pathParameters") or {},
+        headers=headers,
+        body=event.get("body"),
+        base64=bool(event.get("isBase64Encoded")),
+    )
+
+
+def _ok(profile: Profile) -> Response:
+    return 200, representation(profile), {"etag": etag(profile)}
+
+
+def _admin(request: Request, config: ApiSettings) -> str:
+    if config.admin_group not in request.caller.groups:
+        raise ApiError(403, "forbidden", f"only members of {config.admin_group} may use this route")
+    sub = request.path.get("sub", "")
+    if not sub or len(sub) > 128:
+        raise ApiError(400, "invalid_path", "the path names no user")
+    return sub
+
+
+def get_me(request: Request, config: ApiSettings, repo: ProfileRepository) -> Response:
+    profile = repo.get(request.caller.sub) or _create_from_cognito(request.caller, config, repo)
+    return _ok(profile)
+
+
+def patch_me(request: Request, config: ApiSettings, repo: ProfileRepository) -> Response:
+    return _patch(request, request.caller.sub, writable_by(admin=False), repo)
+
+
+def get_user(request: Request, config: ApiSettings, repo: ProfileRepository) -> Response:
+    profile = repo.get(_admin(request, config))
+    if profile is None:
+        raise ApiError(404, "not_found", "this user has no profile")
+    return _ok(profile)
+
+
+def patch_user(request: Request, config: ApiSettings, repo: ProfileRepository) -> Response:
+    return _patch(request, _admin(request, config), writable_by(admin=True), repo)
+
+
+def _patch(request: Request, sub: str, writable: frozenset[str], repo: ProfileRepository) -> Response:
+    version = expected_version(request.headers.get("if-match"))
+    patch = parse_patch(request.body, request.base64, request.headers.get("content-type"))
+    profile = repo.get(sub)
+    if profile is None:
+        raise ApiError(404, "not_found", "this user has no profile: GET it first")
+    if profile.version != version:
+        raise _stale(profile)
+    changes = apply_patch(profile, patch, writable)
+    if not changes:
+        return _ok(profile)  # nothing to write
+    try:
+        return _ok(repo.update(sub, changes, expected_version=version))
+    except VersionConflict as conflict:
+        raise _stale(conflict.current) from None
+
+
+def _stale(current: Profile | None) -> ApiError:
+    headers = {"etag": etag(current)} if current is not None else {}
+    return ApiError(412, "precondition_failed", "the profile changed since you read it: GET it again", {}, headers)
+
+
+def _create_from_cognito(caller: Caller, config: ApiSettings, repo: ProfileRepository) -> Profile:
+    """A missing profile (sign-up and sign-in both failed open), created as the triggers would."""
+    try:
+        user = config.client("cognito-idp").admin_get_user(UserPoolId=config.user_pool_id, Username=caller.username)
+    except STORE_ERRORS as exc:
+        if aws.error_code(exc) == "UserNotFoundException":
+            raise ApiError(404, "not_found", "this user no longer exists") from None
+        raise
+    attributes = {item["Name"]: item["Value"] for item in user.get("UserAttributes", [])}
+    if attributes.get("sub") != caller.sub:
+        raise ApiError(404, "not_found", "this user has no profile")
+    profile, created = repo.create_if_absent(
+        new_profile(caller.sub, str(user.get("Username") or caller.username), attributes)
+    )
+    logger.info("Profile was missing; created on read" if created else "Profile appeared concurrently")
+    return profile
+
+
+ROUTES: dict[str, Callable[[Request, ApiSettings, ProfileRepository], Response]] = {
+    "GET /me/profile": get_me,
+    "PATCH /me/profile": patch_me,
+    "GET /users/{sub}/profile": get_user,
+    "PATCH /users/{sub}/profile": patch_user,
+}
