@@ -19,7 +19,7 @@ LAMBDA_PY := .cache/lambda-python
 # The functions' runtime dependencies, installed once per requirements.txt (pure Python only).
 RUNTIME_DEPS := .cache/runtime-dependencies
 
-.PHONY: package help demo test bench build lint typecheck template unit artifacts integration local-deps schemas events clean
+.PHONY: package help demo test bench build lint typecheck template unit artifacts integration local-deps schemas openapi events clean
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -99,6 +99,9 @@ integration: $(VENV)/.installed local-deps ## the local stack's tests
 
 schemas: $(VENV)/.installed ## regenerate the event contract's JSON Schemas
 	$(PY) -m shared.event_models
+
+openapi: $(VENV)/.installed ## regenerate docs/openapi.json, the profile API's document
+	$(PY) -m api.profile.openapi
 
 events: $(VENV)/.installed ## regenerate the sample stream events
 	$(PY) -m scripts.sample_events

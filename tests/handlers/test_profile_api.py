@@ -10,8 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
+from api.profile import openapi, requests
 from api.profile.app import ApiSettings, handler
-from shared import settings
+from api.profile.openapi import DOCUMENT, document
+from api.profile.openapi import text as openapi_text
+from shared import fields, settings
+from shared.fields import FieldSpec, Owner
 from shared.profile import Profile, first_version
 from shared.repository import ProfileRepository
 from tests.conftest import TABLE, LambdaContext
@@ -29,11 +33,11 @@ def api(table: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("USER_POOL_ID", pool)
     monkeypatch.setenv("ADMIN_GROUP", "profile-admins")
     repository = ProfileRepository(table, TABLE)
-    for sub, fields in (
+    for sub, values in (
         (ADA, {"display_name": "Ada", "plan": "free", "email": "ada@example.com"}),
         (BOB, {"plan": "pro"}),
     ):
-        repository.create_if_absent(Profile(sub, f"name-{sub}", NOW, NOW, fields=fields, version=first_version()))
+        repository.create_if_absent(Profile(sub, f"name-{sub}", NOW, NOW, fields=values, version=first_version()))
     return {"repository": repository, "cognito": cognito, "pool": pool}
 
 
@@ -315,3 +319,29 @@ def test_logs_name_route_and_status_never_a_value(api: dict[str, Any], logs: Cal
     text = logs()
     assert '"route": "PATCH /me/profile"' in text
     assert "Zq7 Secret Name" not in text
+
+
+def test_the_committed_openapi_document_is_the_generated_one() -> None:
+    # Given the document generated from the field map, When compared with docs/openapi.json,
+    # Then they are equal (`make openapi` regenerates it)
+    assert DOCUMENT.read_text() == openapi_text()
+
+
+def test_a_user_owned_field_added_to_the_map_is_readable_and_writable(
+    api: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a new user-owned field declared in the map, and nothing else changed
+    nickname = FieldSpec("nickname", Owner.USER, max_length=32)
+    monkeypatch.setitem(fields.BY_NAME, "nickname", nickname)
+    extended = (*fields.FIELDS, nickname)
+    for module in (fields, requests, openapi):  # the modules that read the map's tuple
+        monkeypatch.setattr(module, "FIELDS", extended)
+
+    # When Ada sets it and reads her profile
+    written = call("PATCH /me/profile", body={"nickname": "Countess"}, headers={"if-match": etag_of()})
+    read = call("GET /me/profile")
+
+    # Then it was validated, stored and shown, and the API document lists it as writable
+    assert written["statusCode"] == 200
+    assert read["json"]["nickname"] == "Countess"
+    assert "nickname" in document()["components"]["schemas"]["UserPatch"]["properties"]
