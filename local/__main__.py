@@ -91,7 +91,6 @@ def cmd_invoke(args: argparse.Namespace) -> int:
                 print(f"no function {args.function} in template.yaml; it has {known}", file=sys.stderr)  # noqa: T201
                 return 2
             invocation = stack.runtime.invoke(name, json.loads(payload or b"{}"))
-            stack.wait_for_streams(timeout=5)
             body, error, logs = invocation.payload, invocation.function_error, invocation.logs
     print(logs, file=sys.stderr, end="")  # noqa: T201
     print(json.dumps(json.loads(body or b"null"), indent=2))  # noqa: T201

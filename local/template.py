@@ -1,9 +1,10 @@
 """template.yaml as the one description of the application, with intrinsics resolved locally.
 
-``load_template`` reads the CloudFormation/SAM YAML (short-form tags included);
-``Resolver`` evaluates ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::If`` and friends against
-the names and ids of the resources the local stack created. Resources the stack does not
-run (log groups, alarms, permissions) resolve to stable placeholder names, never to errors.
+``load_template`` reads the CloudFormation/SAM YAML (short-form tags included); ``Resolver``
+evaluates the intrinsics the template uses (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::If``,
+``Fn::Not``, ``Fn::Equals``, ``Condition``) against the names of the resources the local stack
+created. Resources the stack does not run (log groups, alarms, permissions) resolve to
+placeholder names, never to errors.
 """
 
 from __future__ import annotations
@@ -15,21 +16,11 @@ from typing import Any
 
 import yaml
 
+ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "profile-sync-local"
 NO_VALUE = object()  # AWS::NoValue: the key or list item it stands in is dropped
-
-_SHORT_TAGS = {
-    "Ref": "Ref",
-    "Condition": "Condition",
-    "GetAtt": "Fn::GetAtt",
-    **{name: f"Fn::{name}" for name in ("Sub", "If", "Not", "Equals", "And", "Or", "Join", "Select", "Split")},
-    **{
-        name: f"Fn::{name}"
-        for name in ("FindInMap", "Base64", "GetAZs", "ImportValue", "Cidr", "Length", "ToJsonString")
-    },
-}
 
 
 class TemplateError(ValueError):
@@ -40,23 +31,21 @@ class _Loader(yaml.SafeLoader):  # type: ignore[misc]
     pass
 
 
-def _tag_constructor(long_name: str) -> Any:
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if long_name == "Fn::GetAtt":
-                value = str(value).split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {long_name: value}
+def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    """``!Ref x`` -> ``{"Ref": "x"}``, ``!GetAtt A.B`` -> ``{"Fn::GetAtt": ["A", "B"]}``, ``!X`` -> ``Fn::X``."""
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
 
-    return construct
 
-
-for _short, _long in _SHORT_TAGS.items():
-    _Loader.add_constructor(f"!{_short}", _tag_constructor(_long))
+_Loader.add_multi_constructor("!", _short_form)
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -70,11 +59,9 @@ def load_template(path: Path) -> dict[str, Any]:
 
 @dataclass
 class Resolver:
-    """Evaluates intrinsic functions against the local stack's physical names.
-
-    ``refs`` maps a logical id to what ``Ref`` returns; ``attributes`` maps
-    ``(logical id, attribute)`` to what ``Fn::GetAtt`` returns.
-    """
+    """Evaluates intrinsics: ``refs`` maps a logical id to what ``Ref`` returns, ``attributes``
+    maps ``(logical id, attribute)`` to what ``Fn::GetAtt`` returns; parameters take their defaults
+    unless given in ``parameters``."""
 
     template: dict[str, Any]
     refs: dict[str, str] = field(default_factory=dict)
@@ -86,19 +73,8 @@ class Resolver:
             self.parameters.setdefault(name, str(spec.get("Default", "")))
         self.refs.update(self.parameters)
         self.refs.update(
-            {
-                "AWS::Region": REGION,
-                "AWS::AccountId": ACCOUNT_ID,
-                "AWS::StackName": STACK_NAME,
-                "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
-                "AWS::Partition": "aws",
-                "AWS::URLSuffix": "amazonaws.com",
-            }
+            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": STACK_NAME, "AWS::Partition": "aws"}
         )
-
-    @property
-    def resources(self) -> dict[str, Any]:
-        return dict(self.template["Resources"])
 
     def condition(self, name: str) -> bool:
         conditions = self.template.get("Conditions") or {}
@@ -108,7 +84,7 @@ class Resolver:
 
     def included(self, logical_id: str) -> bool:
         """Whether the resource exists in this stack (its Condition, if any, holds)."""
-        condition = self.resources[logical_id].get("Condition")
+        condition = self.template["Resources"][logical_id].get("Condition")
         return condition is None or self.condition(condition)
 
     def ref(self, name: str) -> str:
@@ -128,10 +104,9 @@ class Resolver:
         return f"{logical_id}.{attribute}"
 
     def resolve(self, value: Any) -> Any:
-        """``value`` with every intrinsic function evaluated; ``AWS::NoValue`` items removed."""
+        """``value`` with every intrinsic evaluated; ``AWS::NoValue`` items removed."""
         if isinstance(value, list):
-            items = [self.resolve(item) for item in value]
-            return [item for item in items if item is not NO_VALUE]
+            return [item for item in map(self.resolve, value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -160,34 +135,20 @@ class Resolver:
             case "Fn::Equals":
                 left, right = (self.resolve(item) for item in argument)
                 return str(left) == str(right)
-            case "Fn::And":
-                return all(self.resolve(item) for item in argument)
-            case "Fn::Or":
-                return any(self.resolve(item) for item in argument)
-            case "Fn::Join":
-                separator, items = argument
-                return str(separator).join(str(item) for item in self.resolve(items))
-            case "Fn::Select":
-                index, items = argument
-                return self.resolve(items)[int(self.resolve(index))]
-            case "Fn::Split":
-                separator, text = argument
-                return str(self.resolve(text)).split(separator)
         raise TemplateError(f"{key} is not supported by the local stack")
 
     def _sub(self, argument: Any) -> str:
         text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
-        local = {name: self.resolve(inner) for name, inner in variables.items()}
+        given = {name: self.resolve(inner) for name, inner in variables.items()}
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name.startswith("!"):
                 return "${" + name[1:] + "}"
-            if name in local:
-                return str(local[name])
+            if name in given:
+                return str(given[name])
             if "." in name and name.split(".", 1)[0] in self.template["Resources"]:
-                logical_id, attribute = name.split(".", 1)
-                return self.get_att(logical_id, attribute)
+                return self.get_att(*name.split(".", 1))
             return self.ref(name)
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
@@ -198,35 +159,35 @@ class FunctionSpec:
     """A function of the template, as the local Lambda runtime needs it."""
 
     logical_id: str
-    handler: str
+    handler: str  # module.attribute, importable from code_paths
+    code_paths: tuple[Path, ...]  # what Lambda puts on sys.path: CodeUri (ContextPath for a makefile build)
     timeout: float
     memory_mb: int
     environment: dict[str, Any]  # unresolved: Refs are resolved once the stack exists
     log_format: str
-    events: dict[str, Any]
 
 
-def functions(template: dict[str, Any]) -> dict[str, FunctionSpec]:
+def functions(template: dict[str, Any], root: Path = ROOT) -> dict[str, FunctionSpec]:
     """Every ``AWS::Serverless::Function``, with ``Globals.Function`` merged in as SAM does."""
     defaults = (template.get("Globals") or {}).get("Function") or {}
     found = {}
-    for logical_id, resource in template["Resources"].items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource.get("Properties") or {}
+    for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
+        props = {**defaults, **(resource.get("Properties") or {})}
         variables = {
             **((defaults.get("Environment") or {}).get("Variables") or {}),
             **((props.get("Environment") or {}).get("Variables") or {}),
         }
         logging = {**(defaults.get("LoggingConfig") or {}), **(props.get("LoggingConfig") or {})}
+        # A makefile build runs in Metadata.ContextPath: the handler's dotted path starts there.
+        code = (resource.get("Metadata") or {}).get("ContextPath") or props.get("CodeUri", ".")
         found[logical_id] = FunctionSpec(
             logical_id=logical_id,
-            handler=str(props.get("Handler", defaults.get("Handler", ""))),
-            timeout=float(props.get("Timeout", defaults.get("Timeout", 3))),
-            memory_mb=int(props.get("MemorySize", defaults.get("MemorySize", 128))),
+            handler=str(props.get("Handler", "")),
+            code_paths=(root / str(code),),
+            timeout=float(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
             environment=variables,
             log_format=str(logging.get("LogFormat", "Text")),
-            events=dict(props.get("Events") or {}),
         )
     return found
 
@@ -250,7 +211,7 @@ def stream_sources(template: dict[str, Any]) -> list[StreamSource]:
         if resource.get("Type") == "AWS::Lambda::EventSourceMapping":
             function = function_of(props.get("FunctionName"))
             source = props.pop("EventSourceArn", None)
-            if function and _is_dynamodb_stream(template, source):
+            if function and _is_stream(template, source):
                 found.append(StreamSource(function, logical_id, logical_id, {"Stream": source, **props}))
         elif resource.get("Type") == "AWS::Serverless::Function":
             for event_name, event in (props.get("Events") or {}).items():
@@ -259,8 +220,8 @@ def stream_sources(template: dict[str, Any]) -> list[StreamSource]:
     return found
 
 
-def _is_dynamodb_stream(template: dict[str, Any], arn: Any) -> bool:
-    """Whether an event source ARN is a DynamoDB table's stream (``!GetAtt Table.StreamArn`` or a literal ARN)."""
+def _is_stream(template: dict[str, Any], arn: Any) -> bool:
+    """Whether an event source is a DynamoDB table's stream (``!GetAtt Table.StreamArn`` or a literal ARN)."""
     if isinstance(arn, dict) and "Fn::GetAtt" in arn:
         target = arn["Fn::GetAtt"]
         logical_id, attribute = target if isinstance(target, list) else str(target).split(".", 1)
@@ -270,7 +231,7 @@ def _is_dynamodb_stream(template: dict[str, Any], arn: Any) -> bool:
 
 
 def function_of(value: Any) -> str | None:
-    """The logical id of a function named by ``!GetAtt Fn.Arn`` or ``!Ref Fn``."""
+    """The logical id named by ``!GetAtt X.Arn`` or ``!Ref X``."""
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         target = value["Fn::GetAtt"]
         return str(target[0] if isinstance(target, list) else str(target).split(".")[0])

@@ -16,6 +16,7 @@ from local import scenario
 from local.stack import Stack
 
 pytestmark = pytest.mark.integration
+BROKEN = Path(__file__).resolve().parent  # broken.py: a handler that prints, then raises
 
 
 def new_email() -> str:
@@ -114,52 +115,37 @@ def test_profile_deletion_reaches_the_consumer_queue(stack: Stack) -> None:
 
 
 def test_stream_handler_failure_ends_in_the_on_failure_destination(stack: Stack) -> None:
-    # Given a stream function that fails every batch, and its on-failure destination
-    assert stack.pollers, "template.yaml declares no DynamoDB stream event source mapping"
+    # Given a stream function that fails every batch, and its S3 on-failure destination
     assert stack.runtime is not None
     poller = next(p for p in stack.pollers if p.spec.on_failure and not p.spec.filters)
-    destination = poller.spec.on_failure or ""
-    failures = scenario.FailureDestination(stack, destination)
+    bucket = (poller.spec.on_failure or "").removeprefix("arn:aws:s3:::")
     user_id = str(uuid.uuid4())
 
-    def broken(event: dict[str, Any], context: Any) -> None:
-        raise RuntimeError("injected failure")
+    def this_batch() -> tuple[str, dict[str, Any]] | None:
+        return next((found for found in scenario.failed_batches(stack, bucket) if user_id in json.dumps(found)), None)
 
-    def about_this_batch(body: dict[str, Any]) -> bool:
-        function = str(body.get("requestContext", {}).get("functionArn"))
-        return function.endswith(poller.spec.function) and (user_id in json.dumps(body) or "payload" not in body)
-
-    with stack.runtime.override(poller.spec.function, broken):
+    with stack.runtime.override(poller.spec.function, "broken.handler", BROKEN):
         # When a profile is written
         stack.client("dynamodb").put_item(
             TableName=stack.table_name, Item={"user_id": {"S": user_id}, "version": {"N": "1"}}
         )
-        # Then, after the retries, Lambda's failure record for that batch reaches the destination
-        where, record = scenario.wait_for(
-            lambda: failures.find(about_this_batch), f"failure record at {destination}", timeout=15
-        )
+        # Then, after the retries, Lambda's record of that batch, its records included, is written to the bucket
+        key, record = scenario.wait_for(this_batch, f"failed batch in {bucket}", timeout=15)
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == poller.spec.retry_limit + 1
+    assert record["requestContext"]["functionArn"].endswith(f":function:{poller.spec.function}")
     assert record["responseContext"]["functionError"] == "Unhandled"
     batch = record["DDBStreamBatchInfo"]
     assert batch["streamArn"] == poller.stream_arn
-    if destination.startswith("arn:aws:s3:::"):
-        # An S3 destination gets the batch itself, under Lambda's key layout
-        assert where.startswith(f"aws/lambda/{poller.spec.esm_uuid}/{batch['shardId']}/")
-        keys = [item["dynamodb"]["Keys"]["user_id"]["S"] for item in record["payload"]["Records"]]
-        assert keys == [user_id]
-        assert record["payload"]["Records"][0]["dynamodb"]["SequenceNumber"] == batch["startSequenceNumber"]
+    assert key.startswith(f"aws/lambda/{poller.spec.esm_uuid}/{batch['shardId']}/")
+    assert [item["dynamodb"]["Keys"]["user_id"]["S"] for item in record["payload"]["Records"]] == [user_id]
+    assert record["payload"]["Records"][0]["dynamodb"]["SequenceNumber"] == batch["startSequenceNumber"]
 
 
 def test_invoke_api_reports_a_handler_exception_like_lambda(stack: Stack) -> None:
-    # Given a function whose handler raises
+    # Given a function whose handler prints, then raises
     assert stack.runtime is not None
-
-    def broken(event: dict[str, Any], context: Any) -> None:
-        print("about to fail")  # noqa: T201 - a handler's own output belongs in the log tail
-        raise ValueError("boom")
-
-    with stack.runtime.override("PostConfirmationFunction", broken):
+    with stack.runtime.override("PostConfirmationFunction", "broken.handler", BROKEN):
         # When it is invoked through the Invoke API, asking for the log tail, by ARN
         response = stack.client("lambda").invoke(
             FunctionName="arn:aws:lambda:us-east-1:123456789012:function:PostConfirmationFunction",

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from local.cognito_events import PoolBehaviour, adapt_event, adapt_result
+from local.cognito_local import PoolBehaviour, adapt_event, adapt_result
 
 POOL = PoolBehaviour(region="us-east-1", auto_verifies_email=True, pre_token_version="2")
 

@@ -1,14 +1,24 @@
 """The local stack's children are stopped by process group: nothing is left running."""
 
 import time
+from pathlib import Path
 
-from local.processes import Supervisor, _major_version, running
+from local.processes import Supervisor, _major_version, environment
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not a zombie nobody reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
 
 
 def test_stop_ends_each_child_and_what_it_started() -> None:
     # Given a child that starts a grandchild of its own (as npm or java launchers may)
     supervisor = Supervisor()
-    child = supervisor.start("shell", ["sh", "-c", "sleep 60 & echo $!; wait"])
+    child = supervisor.start("shell", ["sh", "-c", "sleep 60 & echo $!; wait"], environment())
     deadline = time.monotonic() + 5
     while not child.log_path.read_text().strip() and time.monotonic() < deadline:
         time.sleep(0.02)

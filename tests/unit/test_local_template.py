@@ -32,7 +32,6 @@ def test_intrinsics_resolve_to_the_local_names() -> None:
         "Name": {"Fn::Sub": "${AppName}-${AWS::Region}-${Table}"},
         "Target": {"Fn::GetAtt": ["Queue", "Arn"]},
         "Providers": ["COGNITO", {"Fn::If": ["HasGoogle", "Google", {"Ref": "AWS::NoValue"}]}],
-        "Joined": {"Fn::Join": [",", ["a", {"Ref": "Table"}]]},
     }
     # When resolved
     resolved = resolver.resolve(value)
@@ -41,5 +40,4 @@ def test_intrinsics_resolve_to_the_local_names() -> None:
         "Name": "profile-sync-us-east-1-profiles",
         "Target": "arn:queue",
         "Providers": ["COGNITO"],
-        "Joined": "a,profiles",
     }
