@@ -15,12 +15,21 @@ from typing import Any
 
 from local import processes
 from local.stack import STATE_FILE, Stack
+from local.template import stream_sources
 
-ROOT = processes.ROOT
+JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+class UsageError(Exception):
+    """A mistake in the command line or the event: one line, before any stack starts."""
 
 
 def _say(message: str) -> None:
     print(message, flush=True)  # noqa: T201 - this is the console
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # noqa: T201 - this is the console
 
 
 def _running_stack() -> dict[str, Any] | None:
@@ -58,39 +67,63 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_event(path: str | None) -> bytes:
+def read_event(path: str | None) -> Any:
+    """The event from a file (``-`` for stdin; none: ``{}``), or a UsageError saying what is wrong with it."""
     if path is None:
-        return b"{}"
-    if path == "-":
-        return sys.stdin.buffer.read()
-    return Path(path).read_bytes()
+        return {}
+    if not path.strip():
+        raise UsageError("-e needs an event file (or '-' for stdin), e.g. -e events/cognito/…json")
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"event file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read event file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        where = "stdin" if path == "-" else path
+        raise UsageError(f"{where} is not JSON: {exc}") from None
+
+
+def check_invocation(stack: Stack, function: str, event: Any, known: list[str]) -> None:
+    """A UsageError unless ``function`` is one of ``known`` and ``event`` has the shape its event source sends."""
+    if function not in known:
+        raise UsageError(f"no function {function!r} in template.yaml; it has {', '.join(sorted(known))}")
+    if not isinstance(event, dict):
+        kind = "null" if event is None else JSON_KINDS.get(type(event), type(event).__name__)
+        raise UsageError(f"the event is {kind}; {function} takes a JSON object")
+    stream_handler = function in {source.function for source in stream_sources(stack.template)}
+    if stream_handler and not isinstance(event.get("Records"), list):
+        raise UsageError(f'{function} reads the stream: its event needs a "Records" list (see events/streams/)')
+    trigger = function in stack.trigger_functions().values()
+    if trigger and not isinstance(event.get("triggerSource"), str):
+        raise UsageError(f'{function} is a Cognito trigger: its event needs a "triggerSource" (see events/cognito/)')
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    payload = _read_event(args.event)
+    stack = Stack(say=_err)  # reads template.yaml; nothing starts until stack.start()
+    event = read_event(args.event)
     state = _running_stack()
+    check_invocation(stack, args.function, event, state["functions"] if state else list(stack.specs))
+    payload = json.dumps(event)
     if state is not None:
         request = urllib.request.Request(  # noqa: S310 - the runner's loopback URL
             f"{state['endpoints']['lambda_']}/2015-03-31/functions/{args.function}/invocations",
-            data=payload,
+            data=payload.encode(),
             headers={"X-Amz-Log-Type": "Tail", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
                 body, error = response.read(), response.headers.get("X-Amz-Function-Error")
                 logs = base64.b64decode(response.headers.get("X-Amz-Log-Result", "")).decode()
         except urllib.error.HTTPError as exc:
-            _say(exc.read().decode())
+            _err(f"error: the running stack answered {exc.code}: {exc.read().decode()}")
             return 2
     else:
-        with Stack(say=lambda message: print(message, file=sys.stderr)) as stack:  # noqa: T201
+        with stack:
             assert stack.runtime is not None
-            name = stack.runtime.resolve_name(args.function)
-            if name is None:
-                known = ", ".join(sorted(stack.specs))
-                print(f"no function {args.function} in template.yaml; it has {known}", file=sys.stderr)  # noqa: T201
-                return 2
-            invocation = stack.runtime.invoke(name, json.loads(payload or b"{}"))
+            invocation = stack.runtime.invoke(args.function, json.loads(payload))
             body, error, logs = invocation.payload, invocation.function_error, invocation.logs
     print(logs, file=sys.stderr, end="")  # noqa: T201
     print(json.dumps(json.loads(body or b"null"), indent=2))  # noqa: T201
@@ -122,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(run=cmd_demo)
     commands.add_parser("install", help="install the npm packages into .cache/npm").set_defaults(run=cmd_install)
     args = parser.parse_args(argv)
-    os.chdir(ROOT)
     try:
         result: int = args.run(args)
+    except UsageError as exc:
+        _err(f"error: {exc}")
+        return 2
     except processes.MissingPrerequisite as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        _err(f"error: {exc}")
         return 3
     return result
 
