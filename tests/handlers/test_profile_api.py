@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,6 +22,7 @@ from shared.repository import ProfileRepository
 from tests.conftest import TABLE, LambdaContext
 
 NOW = "2026-11-28T00:00:00.000Z"
+SAMPLES = Path(__file__).resolve().parents[2] / "events" / "api"
 ADA = "0f8fad5b-d9cb-469f-a165-70867728950e"
 BOB = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 
@@ -345,3 +347,18 @@ def test_a_user_owned_field_added_to_the_map_is_readable_and_writable(
     assert written["statusCode"] == 200
     assert read["json"]["nickname"] == "Countess"
     assert "nickname" in document()["components"]["schemas"]["UserPatch"]["properties"]
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in SAMPLES.glob("*.json")))
+def test_every_sample_event_gets_a_documented_answer(api: dict[str, Any], name: str) -> None:
+    # Given a sample event of events/api/ (the users in it have no profile in this table)
+    event = json.loads((SAMPLES / name).read_text())
+
+    # When the handler takes it
+    response = handler(event, LambdaContext())  # type: ignore[arg-type]
+
+    # Then it answers JSON with a status the API documents for that route
+    path, method = event["routeKey"].split(" ", 1)[1], event["routeKey"].split(" ", 1)[0].lower()
+    documented = document()["paths"][path][method]["responses"]
+    assert str(response["statusCode"]) in documented
+    json.loads(response["body"])
