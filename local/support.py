@@ -1,0 +1,501 @@
+"""The support code tests, `make bench`, `make events` and the local stack share: one Lambda
+context, one call recorder, one moto stack built from template.yaml, one stream reader and
+``deliver``, and template.yaml as data.
+
+Standard library only at import: processes that run a function as Lambda does (python3.13
+with only boto3, the function's code on sys.path, not the repository) load this file by path
+for ``LambdaContext``. Everything else imports what it needs (boto3, moto, the local stack's
+template and stream modules, ``shared``) when it is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from local.streams import MappingSpec
+    from local.template import FunctionSpec
+    from shared.repository import ProfileRepository
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+TABLE = "profiles"  # the profile table's name in the moto stack
+SOURCE = "profile-sync.test"  # the moto stack's EventSource: not the default, so a test sees it is the one used
+
+Record = dict[str, Any]
+Handler = Callable[[Any, Any], Any]
+
+
+# --- Lambda's context argument ----------------------------------------------------------
+
+
+@dataclass
+class LambdaContext:
+    """The ``context`` Lambda's Python runtime passes. The time left counts down from
+    ``timeout`` on ``clock`` from the context's creation, so make one per invocation (a test
+    that controls time passes its own clock). ``LambdaContext.of(function)`` takes the
+    function's name, Timeout and MemorySize from template.yaml: the triggers' 5 s, the stream
+    functions' 60 s."""
+
+    function_name: str = "function"
+    timeout: float = 3.0  # seconds: Lambda's default Timeout
+    clock: Callable[[], float] = time.monotonic
+    memory_limit_in_mb: int = 128
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    region: str = REGION
+    function_version: str = "$LATEST"
+    identity: Any = None
+    client_context: Any = None
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    @classmethod
+    def of(cls, function: str, *, clock: Callable[[], float] = time.monotonic) -> LambdaContext:
+        """An invocation of template.yaml's ``function`` (a logical id), starting now on ``clock``."""
+        spec = function_spec(function)
+        return cls(function_name=function, timeout=spec.timeout, clock=clock, memory_limit_in_mb=spec.memory_mb)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/[$LATEST]{self.aws_request_id[:8]}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout - (self.clock() - self.started)) * 1000))
+
+
+# --- template.yaml as data ----------------------------------------------------------------
+
+
+@cache
+def template() -> dict[str, Any]:
+    """template.yaml parsed, short-form intrinsics in their long form (cached: treat it as read-only)."""
+    from local.template import load_template
+
+    return load_template(TEMPLATE)
+
+
+def resource(logical_id: str) -> dict[str, Any]:
+    """One resource's definition."""
+    found: dict[str, Any] = template()["Resources"][logical_id]
+    return found
+
+
+def resources_of_type(*kinds: str) -> dict[str, dict[str, Any]]:
+    """The resources of these types, by logical id."""
+    from local.template import resources_of_type
+
+    return resources_of_type(template(), *kinds)
+
+
+def function_spec(logical_id: str) -> FunctionSpec:
+    """A function as SAM deploys it: ``Globals.Function`` merged in (handler, timeout, memory, variables)."""
+    from local.template import functions
+
+    return functions(template())[logical_id]
+
+
+def function_environment(logical_id: str) -> dict[str, Any]:
+    """A function's environment variables: Globals merged with its own (values unresolved)."""
+    return dict(function_spec(logical_id).environment)
+
+
+def handler_for(logical_id: str) -> Handler:
+    """The handler template.yaml names for a function, imported the way Lambda does."""
+    module_path, _, attribute = function_spec(logical_id).handler.rpartition(".")
+    handler: Handler = getattr(importlib.import_module(module_path.replace("/", ".")), attribute)
+    return handler
+
+
+def create_table_kwargs(logical_id: str, table_name: str) -> dict[str, Any]:
+    """CreateTable arguments for a table resource (key schema, attributes, stream, billing)."""
+    properties = resource(logical_id)["Properties"]
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "BillingMode": properties["BillingMode"],
+    }
+    if "StreamSpecification" in properties:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
+    return kwargs
+
+
+def stream_mappings() -> dict[str, dict[str, Any]]:
+    """The DynamoDB stream event source mappings, by logical id, in SAM's terms (``Stream`` for the
+    stream ARN): ``AWS::Lambda::EventSourceMapping`` resources and any SAM ``Type: DynamoDB`` event
+    (as "<function>.<event>"). ``Function`` names the function."""
+    from local.template import stream_sources
+
+    return {
+        (source.logical_id if source.event == source.logical_id else f"{source.function}.{source.event}"): {
+            "Function": source.function,
+            **source.properties,
+        }
+        for source in stream_sources(template())
+    }
+
+
+def stream_mapping(function: str) -> MappingSpec:
+    """The stream mapping template.yaml gives ``function``, as the local stack runs it."""
+    from local.streams import MappingSpec
+    from local.template import stream_sources
+
+    (source,) = [source for source in stream_sources(template()) if source.function == function]
+    return MappingSpec.from_template(source.function, source.event, source.properties)
+
+
+def load_event(relative: str) -> dict[str, Any]:
+    """A sample event from events/ (a fresh copy: handlers may change the response)."""
+    event: dict[str, Any] = json.loads((EVENTS / relative).read_text())
+    return event
+
+
+# samtranslator ships with aws-sam-cli in .cache/tools. It cannot live in .venv: aws-sam-cli
+# pins an aws-sam-translator whose pydantic pin conflicts with the functions' (pip reports
+# it). So the transform runs in the tools' interpreter, offline: local CodeUris become
+# placeholder S3 URIs (as `sam validate` does), the managed-policy map is empty (no IAM
+# call) and the Region is us-east-1.
+TOOLS_PYTHON = ROOT / ".cache" / "tools" / "bin" / "python"
+_TRANSFORM = """
+import json, sys
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+template = yaml_parse(open(sys.argv[1], encoding="utf-8").read())
+functions = [r.get("Properties", {}) for r in template["Resources"].values()
+             if r.get("Type") == "AWS::Serverless::Function"]
+for section in [template.get("Globals", {}).get("Function", {}), *functions]:
+    if "CodeUri" in section:
+        section["CodeUri"] = "s3://placeholder/code.zip"
+translator = Translator(
+    managed_policy_map={}, sam_parser=Parser(), plugins=[],
+    boto_session=boto3.session.Session(region_name="us-east-1"),
+)
+transformed = translator.translate(
+    sam_template=template, parameter_values=json.loads(sys.argv[2]), get_managed_policy_map=lambda: {}
+)
+json.dump(transformed, sys.stdout)
+"""
+
+
+@cache
+def _transform(parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    import subprocess
+
+    if not TOOLS_PYTHON.exists():
+        raise RuntimeError(f"{TOOLS_PYTHON} is missing: run 'make template' (it installs aws-sam-cli in .cache/tools)")
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script, the template path as argument
+        [str(TOOLS_PYTHON), "-c", _TRANSFORM, str(TEMPLATE), json.dumps(dict(parameters))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"SAM transform of {TEMPLATE} failed:\n{result.stderr}")
+    transformed: dict[str, Any] = json.loads(result.stdout)
+    return transformed
+
+
+def transformed(**parameters: str) -> dict[str, Any]:
+    """template.yaml as CloudFormation receives it after the SAM transform, for these parameter
+    values (the others at their defaults). Cached: treat it as read-only."""
+    return _transform(tuple(sorted(parameters.items())))
+
+
+def transformed_of_type(document: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """Every resource of a type in a transformed template, by logical id."""
+    return {name: body for name, body in document["Resources"].items() if body["Type"] == kind}
+
+
+# --- AWS calls ------------------------------------------------------------------------------
+
+
+class Call(NamedTuple):
+    service: str  # botocore's name: dynamodb, events, sqs, cognito-idp
+    operation: str  # PutItem, PutEvents, ...
+    params: dict[str, Any]  # as the caller passed them, JSON-typed
+
+
+@dataclass
+class CallRecorder:
+    """Every AWS API call made through a session's clients, in order: counted once per call
+    (botocore's retries aside), whether the service answers or a test's hook does."""
+
+    made: list[Call] = field(default_factory=list)
+
+    def install(self, session: Any) -> CallRecorder:
+        """Record the calls of ``session``'s clients created from now on (clients copy its hooks)."""
+        session.events.register("before-parameter-build", self._record)
+        return self
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.made.append(
+            Call(model.service_model.service_name, model.name, json.loads(json.dumps(params, default=str)))
+        )
+
+    @property
+    def operations(self) -> list[str]:
+        return [call.operation for call in self.made]
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(self.operations)
+
+    def of(self, operation: str) -> list[dict[str, Any]]:
+        """The parameters of each call of ``operation`` (e.g. ``PutEvents``), in order."""
+        return [call.params for call in self.made if call.operation == operation]
+
+    def services(self) -> set[str]:
+        return {call.service for call in self.made}
+
+    def clear(self) -> None:
+        self.made.clear()
+
+
+# --- the table's stream ----------------------------------------------------------------------
+
+
+class StreamReader:
+    """Reads a table's stream from its start; each ``read()`` returns the records written since
+    the last, in Lambda's event format (``local.streams.lambda_record``)."""
+
+    def __init__(self, stream_arn: str, session: Any) -> None:
+        from botocore.config import Config
+
+        self.stream_arn = stream_arn
+        # botocore sends stream calls to an account-based endpoint moto does not serve.
+        self._client = session.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+        self._seen = 0
+
+    def read(self) -> list[Record]:
+        from local.streams import lambda_record
+
+        records = []
+        for shard in self._client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
+            iterator = self._client.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while iterator:
+                response = self._client.get_records(ShardIterator=iterator, Limit=1000)
+                records.extend(response["Records"])
+                if not response["Records"]:
+                    break
+                iterator = response.get("NextShardIterator")
+        fresh, self._seen = records[self._seen :], len(records)
+        return [lambda_record(record, self.stream_arn) for record in fresh]
+
+
+def deliver(
+    handler: Callable[[dict[str, Any]], Any],
+    records: Sequence[Record],
+    function: str,
+    *,
+    batch_size: int | None = None,
+    max_invocations: int = 1000,
+) -> int:
+    """Hand ``records`` to ``handler`` (``{"Records": [...]}`` -> its response) as template.yaml's
+    stream mapping of ``function`` would, run by the local stack's model of Lambda's event source
+    mapping (``local.streams.deliver``): its filter, batch size and ReportBatchItemFailures. A batch
+    is retried from its first reported failure until it succeeds or ``max_invocations`` are spent
+    in all; an exception from ``handler`` propagates (a test wants it loud). Returns the invocations."""
+    from local.streams import deliver as deliver_batch
+
+    spec = stream_mapping(function)
+    spec = replace(spec, batch_size=batch_size or spec.batch_size)
+    chosen = [record for record in records if spec.matches(record)]
+    invocations = 0
+
+    def invoke(batch: list[Record]) -> tuple[None, Any]:
+        nonlocal invocations
+        invocations += 1
+        return None, handler({"Records": batch})
+
+    for start in range(0, len(chosen), spec.batch_size):
+        if invocations >= max_invocations:
+            break
+        budget = replace(spec, max_retries=max_invocations - invocations - 1)
+        deliver_batch(chosen[start : start + spec.batch_size], budget, invoke, sleep=lambda _: None)
+    return invocations
+
+
+# --- the application under moto --------------------------------------------------------------
+
+
+@cache
+def _models() -> Any:
+    """One botocore loader for every session of the process: service models parse once, not per stack."""
+    import botocore.session
+
+    return botocore.session.get_session().get_component("data_loader")
+
+
+def _session() -> Any:
+    """A boto3 session in the stack's Region whose clients go to moto whatever AWS_ENDPOINT_URL* say."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _models())
+    core.set_config_variable("ignore_configured_endpoint_urls", True)
+    return boto3.session.Session(botocore_session=core, region_name=REGION)
+
+
+@dataclass
+class MotoStack:
+    """The application's resources under moto, shaped and named as template.yaml declares them.
+
+    ``session`` is boto3's default session while the stack runs: the clients the functions create
+    come from it, and ``calls`` records theirs. The stack's own clients (``dynamodb``, the stream,
+    the queues) have a session of their own, so what they do is never counted.
+    """
+
+    session: Any
+    dynamodb: Any
+    repository: ProfileRepository
+    stream: StreamReader
+    calls: CallRecorder
+    table_name: str
+    event_source: str
+    refs: dict[str, str]  # logical id -> what Ref gives here, for the resources the stack built
+    bus_name: str = ""
+    consumer_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    user_pool_id: str = ""
+    sqs: Any = None  # the stack's own SQS client
+
+    def environment(self, *functions: str) -> dict[str, str]:
+        """The variables template.yaml gives ``functions`` (every function when none is named; a
+        later function's value wins), resolved against this stack's resources and parameters."""
+        from local.template import Resolver
+
+        variables: dict[str, Any] = {}
+        for function in functions or sorted(resources_of_type("AWS::Serverless::Function")):
+            variables.update(function_environment(function))
+        resolver = Resolver(template(), refs=dict(self.refs), parameters={"EventSource": self.event_source})
+        return {name: str(value) for name, value in resolver.resolve(variables).items()}
+
+    def received(self, queue_url: str | None = None) -> list[dict[str, Any]]:
+        """Drain a queue (the example consumer's by default); the bodies in arrival order."""
+        url = queue_url or self.consumer_queue_url
+        bodies = []
+        while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return bodies
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Drain the stream dead-letter queue."""
+        return self.received(self.dead_letter_queue_url)
+
+
+@contextmanager
+def moto_stack(*, table_only: bool = False, table_name: str = TABLE, event_source: str = SOURCE) -> Iterator[MotoStack]:
+    """template.yaml's resources under moto (``mock_aws``): the profile table with its key schema
+    and stream; unless ``table_only`` (all the triggers use), also the event bus, the example
+    consumer's rule and queue, the stream dead-letter queue and the user pool with the template's
+    schema. Functions read their settings from the process environment: apply
+    ``stack.environment()`` (tests: with monkeypatch). The clients and settings the functions
+    cached are forgotten on entry and exit."""
+    import boto3
+    from moto import mock_aws
+
+    from local.template import Resolver
+    from shared import aws, settings
+    from shared.repository import ProfileRepository
+
+    with mock_aws():
+        aws.reset()
+        settings.load.cache_clear()
+        own = _session()
+        dynamodb, sqs = own.client("dynamodb"), own.client("sqs")
+        table = dynamodb.create_table(**create_table_kwargs("ProfileTable", table_name))["TableDescription"]
+        refs = {"ProfileTable": table_name}
+        names: dict[str, str] = {}
+        if not table_only:
+            resolver = Resolver(template(), parameters={"EventSource": event_source})
+
+            def named(logical_id: str, key: str) -> str:
+                return str(resolver.resolve(resource(logical_id)["Properties"][key]))
+
+            events, cognito = own.client("events"), own.client("cognito-idp")
+            bus = named("ProfileEventBus", "Name")
+            events.create_event_bus(Name=bus)
+            consumer = sqs.create_queue(QueueName=named("ExampleConsumerQueue", "QueueName"))["QueueUrl"]
+            consumer_arn = sqs.get_queue_attributes(QueueUrl=consumer, AttributeNames=["QueueArn"])["Attributes"]
+            rule = resource("ExampleConsumerRule")["Properties"]
+            events.put_rule(
+                Name="ExampleConsumerRule",
+                EventBusName=bus,
+                EventPattern=json.dumps(resolver.resolve(rule["EventPattern"])),
+            )
+            events.put_targets(
+                Rule="ExampleConsumerRule",
+                EventBusName=bus,
+                Targets=[{"Id": rule["Targets"][0]["Id"], "Arn": consumer_arn["QueueArn"]}],
+            )
+            dead_letters = sqs.create_queue(QueueName=named("StreamDeadLetterQueue", "QueueName"))["QueueUrl"]
+            schema = [  # moto refuses the standard email attribute in a schema; Required is for sign-up
+                {key: value for key, value in attribute.items() if key != "Required"}
+                for attribute in resource("UserPool")["Properties"]["Schema"]
+                if attribute["Name"] != "email"
+            ]
+            pool = cognito.create_user_pool(PoolName=named("UserPool", "UserPoolName"), Schema=schema)["UserPool"]["Id"]
+            names = {
+                "bus_name": bus,
+                "consumer_queue_url": consumer,
+                "dead_letter_queue_url": dead_letters,
+                "user_pool_id": pool,
+            }
+            refs |= {
+                "ProfileEventBus": bus,
+                "ExampleConsumerQueue": consumer,
+                "StreamDeadLetterQueue": dead_letters,
+                "UserPool": pool,
+            }
+        functions = _session()
+        boto3.DEFAULT_SESSION = functions
+        try:
+            yield MotoStack(
+                session=functions,
+                dynamodb=dynamodb,
+                repository=ProfileRepository(dynamodb, table_name),
+                stream=StreamReader(table["LatestStreamArn"], own),
+                calls=CallRecorder().install(functions),
+                table_name=table_name,
+                event_source=event_source,
+                refs=refs,
+                sqs=sqs,
+                **names,
+            )
+        finally:
+            boto3.DEFAULT_SESSION = None
+            aws.reset()
+            settings.load.cache_clear()
