@@ -1,49 +1,32 @@
-"""Fixtures shared by the handler tests: a moto account, the profile table built from
-template.yaml, a Lambda context, and an exact count of the AWS calls a handler makes."""
+"""Fixtures shared by the handler tests: the profile table under moto (local/support.py's stack,
+built from template.yaml), a trigger's Lambda context, and the AWS calls a handler makes."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 # Lambda sets these before it imports a handler; powertools reads them at import too.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "profile-sync-test")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "test")
 
-import boto3
 import pytest
-from moto import mock_aws
 
+from local.support import EVENTS as EVENTS  # tests/artifacts imports EVENTS and REGION from here, for now
+from local.support import REGION as REGION
+from local.support import TABLE, CallRecorder, LambdaContext, MotoStack, moto_stack
 from shared import aws, settings
-from tests.template import ROOT, create_table_kwargs, resource
+from tests.streams import FakeClock
 
-TABLE = "profiles-test"
-REGION = "us-east-1"
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "test-function"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:test-function"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-    log_group_name: str = "/aws/lambda/test-function"
-    log_stream_name: str = "2026/11/28/[$LATEST]abc"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 5000
+TRIGGERS = ("PostConfirmationFunction", "PreTokenGenerationFunction")
 
 
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> LambdaContext:
+    """A trigger's invocation: template.yaml's 5 s, on a clock that stands still (the tests time nothing)."""
+    return LambdaContext.of("PreTokenGenerationFunction", clock=FakeClock())
 
 
 @pytest.fixture(autouse=True)
@@ -58,64 +41,41 @@ def _fresh_clients_and_settings() -> Iterator[None]:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and the variables template.yaml gives every function."""
+    """Fake credentials, the Region and the profile table's name; no endpoint or profile from the shell."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "PROFILE_TABLE_NAME": TABLE,
-        "POWERTOOLS_METRICS_NAMESPACE": "profile-sync-test",
-        "POWERTOOLS_SERVICE_NAME": "test",
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name == "AWS_PROFILE":
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
-def table(aws_env: None) -> Iterator[Any]:
-    """The profile table under moto, with the key schema and stream read from template.yaml."""
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(**create_table_kwargs("ProfileTable", TABLE))
-        yield client
-
-
-@dataclass
-class CallLog:
-    """The AWS operations made through boto3's default session, in order."""
-
-    operations: list[str]
-
-    @property
-    def counts(self) -> Counter[str]:
-        return Counter(self.operations)
-
-    def clear(self) -> None:
-        self.operations.clear()
+def table_stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoStack]:
+    """The profile table alone under moto, and the triggers' variables as template.yaml gives them."""
+    with moto_stack(table_only=True) as stack:
+        for name, value in stack.environment(*TRIGGERS).items():
+            monkeypatch.setenv(name, value)
+        yield stack
 
 
 @pytest.fixture
-def aws_calls(table: Any) -> CallLog:
-    """Every API call the handlers make from now on (their clients are recreated, hooked)."""
-    log = CallLog([])
+def table(table_stack: MotoStack) -> Any:
+    """A DynamoDB client of the moto table (its calls are not counted)."""
+    return table_stack.dynamodb
+
+
+@pytest.fixture
+def aws_calls(table_stack: MotoStack) -> CallRecorder:
+    """Every API call the handlers make from now on (their clients are created anew, from the recorded session)."""
     aws.reset()
-    boto3.setup_default_session(region_name=REGION)
-    session = boto3.DEFAULT_SESSION
-    assert session is not None
-
-    def record(model: Any, **_: Any) -> None:
-        log.operations.append(model.name)
-
-    session.events.register("before-call.*.*", record)
-    return log
-
-
-def handler_for(logical_id: str) -> Callable[..., Any]:
-    """The handler function template.yaml names for a function, imported the way Lambda does."""
-    module_path, _, attribute = resource(logical_id)["Properties"]["Handler"].rpartition(".")
-    return getattr(importlib.import_module(module_path.replace("/", ".")), attribute)  # type: ignore[no-any-return]
+    table_stack.calls.clear()
+    return table_stack.calls
 
 
 @pytest.fixture
@@ -132,14 +92,9 @@ def logs(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
     return text
 
 
-EVENTS = ROOT / "events"
-
-
-def load_event(relative: str) -> dict[str, Any]:
-    """A sample event from events/ (a fresh copy: handlers may change the response)."""
-    return json.loads(Path(EVENTS, relative).read_text())  # type: ignore[no-any-return]
-
-
 def stored_item(client: Any, user_id: str) -> dict[str, Any] | None:
     """The raw stored item, DynamoDB-typed, for byte-for-byte comparisons."""
-    return client.get_item(TableName=TABLE, Key={"user_id": {"S": user_id}}, ConsistentRead=True).get("Item")
+    item: dict[str, Any] | None = client.get_item(
+        TableName=TABLE, Key={"user_id": {"S": user_id}}, ConsistentRead=True
+    ).get("Item")
+    return item

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TABLE, CallLog, handler_for, load_event, stored_item
+from local.support import TABLE, CallRecorder, handler_for, load_event
+from tests.conftest import stored_item
 
 handler = handler_for("PostConfirmationFunction")
 
@@ -19,7 +20,7 @@ def sub_of(event: dict[str, Any]) -> str:
 
 
 def test_email_sign_up_creates_profile_with_one_write_and_no_read(
-    table: Any, aws_calls: CallLog, lambda_context: Any
+    table: Any, aws_calls: CallRecorder, lambda_context: Any
 ) -> None:
     # Given a confirmed email sign-up
     event = load_event("cognito/post_confirmation_email_sign_up.json")
@@ -88,7 +89,7 @@ def test_admin_confirm_creates_profile_whatever_the_client_id(
 
 
 def test_repeated_delivery_leaves_the_first_profile_unchanged(
-    table: Any, aws_calls: CallLog, lambda_context: Any
+    table: Any, aws_calls: CallRecorder, lambda_context: Any
 ) -> None:
     # Given a sign-up whose profile was created, then edited
     event = load_event("cognito/post_confirmation_email_sign_up.json")
@@ -141,7 +142,7 @@ def test_concurrent_deliveries_create_exactly_one_profile(table: Any, lambda_con
 
 
 def test_forgot_password_confirmation_leaves_edited_profile_byte_for_byte_unchanged(
-    table: Any, aws_calls: CallLog, lambda_context: Any
+    table: Any, aws_calls: CallRecorder, lambda_context: Any
 ) -> None:
     # Given a profile the user has edited since sign-up
     handler(load_event("cognito/post_confirmation_email_sign_up.json"), lambda_context)
@@ -165,7 +166,7 @@ def test_forgot_password_confirmation_leaves_edited_profile_byte_for_byte_unchan
     assert stored_item(table, user_id) == before
 
 
-def test_unknown_trigger_source_is_returned_unchanged(table: Any, aws_calls: CallLog, lambda_context: Any) -> None:
+def test_unknown_trigger_source_is_returned_unchanged(table: Any, aws_calls: CallRecorder, lambda_context: Any) -> None:
     # Given an event with a trigger source the function does not handle
     event = load_event("cognito/post_confirmation_email_sign_up.json")
     event["triggerSource"] = "PostConfirmation_SomethingNew"

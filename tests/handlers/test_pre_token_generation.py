@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from local.support import TABLE, CallRecorder, handler_for, load_event
 from shared import settings
-from tests.conftest import TABLE, CallLog, handler_for, load_event, stored_item
+from tests.conftest import stored_item
 from triggers.pre_token_generation.claims import is_forbidden
 from triggers.pre_token_generation.sign_in import ProfileStoreUnavailable
 
@@ -65,7 +66,7 @@ def set_fields(table: Any, user_id: str, **values: dict[str, Any]) -> None:
 
 
 def test_v1_event_with_profile_reads_once_and_adds_string_claims(
-    existing_profile: str, aws_calls: CallLog, lambda_context: Any
+    existing_profile: str, aws_calls: CallRecorder, lambda_context: Any
 ) -> None:
     # Given a V1 authentication event for a user with a profile
     event = load_event("cognito/pre_token_v1_authentication.json")
@@ -84,7 +85,7 @@ def test_v1_event_with_profile_reads_once_and_adds_string_claims(
 
 
 def test_v2_event_adds_typed_claims_to_both_tokens(
-    existing_profile: str, aws_calls: CallLog, lambda_context: Any
+    existing_profile: str, aws_calls: CallRecorder, lambda_context: Any
 ) -> None:
     # Given a V2 event for the same user
     event = load_event("cognito/pre_token_v2_authentication.json")
@@ -122,7 +123,7 @@ def test_existing_response_overrides_are_kept(existing_profile: str, lambda_cont
     assert details["accessTokenGeneration"]["claimsToAddOrOverride"]["plan"] == "pro"
 
 
-def test_missing_profile_is_created_from_the_event(table: Any, aws_calls: CallLog, lambda_context: Any) -> None:
+def test_missing_profile_is_created_from_the_event(table: Any, aws_calls: CallRecorder, lambda_context: Any) -> None:
     # Given an admin-created user who never fired post-confirmation
     event = load_event("cognito/pre_token_v1_authentication.json")
 
@@ -137,7 +138,9 @@ def test_missing_profile_is_created_from_the_event(table: Any, aws_calls: CallLo
     assert "claimsOverrideDetails" in result["response"]
 
 
-def test_machine_to_machine_event_is_returned_untouched(table: Any, aws_calls: CallLog, lambda_context: Any) -> None:
+def test_machine_to_machine_event_is_returned_untouched(
+    table: Any, aws_calls: CallRecorder, lambda_context: Any
+) -> None:
     # Given a V3 client-credentials event (no user)
     event = load_event("cognito/pre_token_v3_client_credentials.json")
     snapshot = load_event("cognito/pre_token_v3_client_credentials.json")
@@ -224,7 +227,7 @@ def test_v1_event_carrying_v2_fields_is_answered_as_v1_with_a_warning(
 
 # --- Cognito's own attributes in the ID token ----------------------------------------
 
-ID_TOKEN_SECTIONS = {
+ID_TOKEN_SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "v1": ("cognito/pre_token_v1_authentication.json", lambda result: result["response"]["claimsOverrideDetails"]),
     "v2": (
         "cognito/pre_token_v2_authentication.json",

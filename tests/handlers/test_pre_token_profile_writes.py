@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.conftest import TABLE, CallLog, FakeLambdaContext, handler_for, load_event, stored_item
+from local.support import TABLE, CallRecorder, LambdaContext, handler_for, load_event
+from tests.conftest import stored_item
+from tests.streams import FakeClock
 from triggers.pre_token_generation.sign_in import PreTokenSettings, ProfileStoreUnavailable
 
 handler = handler_for("PreTokenGenerationFunction")
@@ -25,12 +26,9 @@ EMAIL_USER_SIGN_IN = "cognito/pre_token_v1_authentication.json"
 GOOGLE_USER_SIGN_IN = "cognito/pre_token_v1_hosted_auth.json"
 
 
-@dataclass
-class ContextWithTimeLeft(FakeLambdaContext):
-    remaining_ms: int = 5000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+def context_with_time_left(milliseconds: int) -> LambdaContext:
+    """A trigger's invocation with this much time left, on a clock that stands still."""
+    return LambdaContext(function_name="PreTokenGenerationFunction", timeout=milliseconds / 1000, clock=FakeClock())
 
 
 def sub_of(event: dict[str, Any]) -> str:
@@ -49,7 +47,7 @@ def write_budget_ms() -> int:
 
 def before_the_trigger_calls(operation: str, action: Callable[[], None]) -> None:
     """Run ``action`` once, just before the trigger's next ``operation`` call (a concurrent writer)."""
-    session = boto3.DEFAULT_SESSION  # the aws_calls fixture's session: the trigger's client comes from it
+    session = boto3.DEFAULT_SESSION  # the moto stack's: the trigger's client comes from it
     assert session is not None
     done: list[bool] = []
 
@@ -100,7 +98,7 @@ def sign_in_with(path: str, **attributes: str) -> dict[str, Any]:
 
 
 def test_missing_profile_created_on_sign_in_is_counted_as_created(
-    table: Any, aws_calls: CallLog, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+    table: Any, aws_calls: CallRecorder, lambda_context: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a user without a profile (admin-created: no post-confirmation)
     event = load_event(EMAIL_USER_SIGN_IN)
@@ -116,7 +114,7 @@ def test_missing_profile_created_on_sign_in_is_counted_as_created(
 
 
 def test_profile_created_between_read_and_write_is_counted_as_a_lost_race_and_used(
-    table: Any, aws_calls: CallLog, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+    table: Any, aws_calls: CallRecorder, lambda_context: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a user whose profile another writer creates just after the trigger's read
     event = load_event(EMAIL_USER_SIGN_IN)
@@ -192,7 +190,7 @@ def test_profile_deleted_and_created_again_starts_above_every_earlier_version(ta
 def test_changed_email_attribute_is_applied_on_sign_in_with_one_read_and_one_update(
     email_user: str,
     table: Any,
-    aws_calls: CallLog,
+    aws_calls: CallRecorder,
     lambda_context: Any,
     capsys: pytest.CaptureFixture[str],
     attribute: str,
@@ -216,7 +214,7 @@ def test_changed_email_attribute_is_applied_on_sign_in_with_one_read_and_one_upd
 
 
 def test_linked_provider_is_added_to_the_providers_on_sign_in(
-    google_user: str, table: Any, aws_calls: CallLog, lambda_context: Any
+    google_user: str, table: Any, aws_calls: CallRecorder, lambda_context: Any
 ) -> None:
     # Given a Google user who has since linked Sign in with Apple
     event = load_event(GOOGLE_USER_SIGN_IN)
@@ -235,7 +233,7 @@ def test_linked_provider_is_added_to_the_providers_on_sign_in(
 
 
 def test_unchanged_federated_sign_in_makes_exactly_one_read(
-    google_user: str, aws_calls: CallLog, lambda_context: Any
+    google_user: str, aws_calls: CallRecorder, lambda_context: Any
 ) -> None:
     # Given a Google user whose attributes (identities among them) match the profile
     # When the user signs in
@@ -248,7 +246,7 @@ def test_unchanged_federated_sign_in_makes_exactly_one_read(
 def test_concurrent_write_between_read_and_update_wins_and_the_token_is_issued(
     email_user: str,
     table: Any,
-    aws_calls: CallLog,
+    aws_calls: CallRecorder,
     lambda_context: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -278,7 +276,7 @@ def test_concurrent_write_between_read_and_update_wins_and_the_token_is_issued(
 
 
 def test_invalid_email_in_cognito_is_not_applied_and_not_logged(
-    email_user: str, table: Any, aws_calls: CallLog, lambda_context: Any, logs: Callable[[], str]
+    email_user: str, table: Any, aws_calls: CallRecorder, lambda_context: Any, logs: Callable[[], str]
 ) -> None:
     # Given an email in Cognito that the field refuses (a bidi override inside it)
     invalid = "jane\u202eZq7Marker@example.com"
@@ -301,10 +299,10 @@ def test_invalid_email_in_cognito_is_not_applied_and_not_logged(
 
 
 def test_missing_profile_is_not_created_without_time_for_a_write(
-    table: Any, aws_calls: CallLog, capsys: pytest.CaptureFixture[str]
+    table: Any, aws_calls: CallRecorder, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a user without a profile, and less time left than one write may take
-    context = ContextWithTimeLeft(remaining_ms=write_budget_ms() - 100)
+    context = context_with_time_left(write_budget_ms() - 100)
 
     # When the user signs in
     result = handler(load_event(EMAIL_USER_SIGN_IN), context)
@@ -316,11 +314,11 @@ def test_missing_profile_is_not_created_without_time_for_a_write(
 
 
 def test_missing_profile_without_time_for_a_write_refuses_the_sign_in_when_failing_closed(
-    table: Any, aws_calls: CallLog, monkeypatch: pytest.MonkeyPatch
+    table: Any, aws_calls: CallRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given fail-closed, a user without a profile, and less time left than one write may take
     monkeypatch.setenv("ON_STORE_ERROR", "closed")
-    context = ContextWithTimeLeft(remaining_ms=write_budget_ms() - 100)
+    context = context_with_time_left(write_budget_ms() - 100)
 
     # When the user signs in, Then the trigger raises without having tried the write
     with pytest.raises(ProfileStoreUnavailable):
@@ -328,9 +326,9 @@ def test_missing_profile_without_time_for_a_write_refuses_the_sign_in_when_faili
     assert aws_calls.counts == {"GetItem": 1}
 
 
-def test_missing_profile_is_created_with_just_enough_time_for_a_write(table: Any, aws_calls: CallLog) -> None:
+def test_missing_profile_is_created_with_just_enough_time_for_a_write(table: Any, aws_calls: CallRecorder) -> None:
     # Given a user without a profile, and just more time left than one write may take
-    context = ContextWithTimeLeft(remaining_ms=write_budget_ms() + 100)
+    context = context_with_time_left(write_budget_ms() + 100)
 
     # When the user signs in
     handler(load_event(EMAIL_USER_SIGN_IN), context)
@@ -341,10 +339,10 @@ def test_missing_profile_is_created_with_just_enough_time_for_a_write(table: Any
 
 
 def test_changed_email_is_left_for_a_later_sign_in_without_time_for_a_write(
-    email_user: str, table: Any, aws_calls: CallLog, capsys: pytest.CaptureFixture[str]
+    email_user: str, table: Any, aws_calls: CallRecorder, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a new email in Cognito, and less time left than one write may take
-    context = ContextWithTimeLeft(remaining_ms=write_budget_ms() - 100)
+    context = context_with_time_left(write_budget_ms() - 100)
 
     # When the user signs in
     result = handler(sign_in_with(EMAIL_USER_SIGN_IN, email="jane.new@example.com"), context)

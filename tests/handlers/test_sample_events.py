@@ -4,15 +4,15 @@ so the samples, the template and the code cannot drift apart."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import EVENTS, handler_for
-from tests.template import resource
+from local.support import EVENTS, handler_for, resource
 
-COGNITO_TRIGGERS = {
+COGNITO_TRIGGERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "PostConfirmation_": lambda config: config["PostConfirmation"],
     "TokenGeneration_": lambda config: config["PreTokenGenerationConfig"]["LambdaArn"],
 }

@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
+from local.support import handler_for, resource, resources_of_type, template
 from shared import fields
-from tests.conftest import handler_for
-from tests.template import resource, resources_of_type, template
 
 FUNCTIONS = sorted(resources_of_type("AWS::Serverless::Function"))
 

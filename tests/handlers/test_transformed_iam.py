@@ -11,12 +11,26 @@ from typing import Any
 
 import pytest
 
-from tests.template import as_list, role_statements, template, transformed, transformed_of_type
+from local.support import template, transformed, transformed_of_type
 
 # The Lambda docs' permissions for a DynamoDB event source mapping (the execution role reads the stream):
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/iam-policy-example-lamda-process-dynamodb-streams.html
 STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
 STREAM = {"Fn::GetAtt": ["ProfileTable", "StreamArn"]}
+
+
+def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of an AWS::IAM::Role's inline policies."""
+    return [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def as_list(value: Any) -> list[Any]:
+    """An IAM Action or Resource element as a list (it may be one value)."""
+    return list(value) if isinstance(value, list) else [value]
 
 
 def roles(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -105,9 +119,9 @@ def test_tracing_is_off_unless_the_parameter_turns_it_on() -> None:
     document = transformed()
     for name, function in transformed_of_type(document, "AWS::Lambda::Function").items():
         assert "TracingConfig" not in function["Properties"], name
-    for function, role in roles(document).items():
-        assert not xray_policies(role), function
-        assert not granting(role, "xray:"), function
+    for logical_id, role in roles(document).items():
+        assert not xray_policies(role), logical_id
+        assert not granting(role, "xray:"), logical_id
 
 
 @pytest.mark.parametrize("mode", ["Active", "PassThrough"])
@@ -117,8 +131,8 @@ def test_tracing_parameter_gives_every_function_its_mode_and_xray_rights(mode: s
     document = transformed(Tracing=mode)
     for name, function in transformed_of_type(document, "AWS::Lambda::Function").items():
         assert function["Properties"]["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}, name
-    for function, role in roles(document).items():
-        assert xray_policies(role), function
+    for logical_id, role in roles(document).items():
+        assert xray_policies(role), logical_id
 
 
 BUCKET = {"Fn::GetAtt": ["FailedBatchBucket", "Arn"]}

@@ -7,13 +7,10 @@ import io
 import logging
 from collections.abc import Iterator
 
-import boto3
 import pytest
-from moto import mock_aws
 
+from local.support import moto_stack
 from shared.observability import REDACTED, redact
-from tests.conftest import REGION
-from tests.template import create_table_kwargs
 
 THIRD_PARTY = ("botocore", "boto3", "urllib3", "s3transfer")
 EMAIL = "ada.zq7@example.com"
@@ -66,10 +63,8 @@ def test_aws_sdk_debug_logs_stay_silent_at_lambda_debug_level(lambda_debug_loggi
     logging.getLogger("shared.probe").debug("application debug reaches the runtime")
 
     # When a real botocore call sends an item holding an email
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(**create_table_kwargs("ProfileTable", "profiles-logging"))
-        client.put_item(TableName="profiles-logging", Item={"user_id": {"S": "u1"}, "email": {"S": EMAIL}})
+    with moto_stack(table_only=True) as stack:
+        stack.dynamodb.put_item(TableName=stack.table_name, Item={"user_id": {"S": "u1"}, "email": {"S": EMAIL}})
 
     # Then the application's own debug record was printed (the capture sees DEBUG)...
     records = lambda_debug_logging.records

@@ -13,11 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
+from local.support import TABLE, LambdaContext, MotoStack
 from shared.fields import FIELDS
 from shared.profile import Profile, first_version
 from shared.repository import from_dynamodb
 from stream_handlers.publish_events.app import handler
-from tests.streams import LambdaContext, Stack
 
 NOW = "2026-11-28T00:00:00.000Z"
 NAMES = [spec.name for spec in FIELDS]
@@ -71,7 +71,7 @@ def random_fields(chance: random.Random) -> dict[str, Any]:
     return {name: value for name, value in candidates.items() if chance.random() < 0.6}
 
 
-def live_through_cycles(stack: Stack, chance: random.Random, users: int) -> None:
+def live_through_cycles(stack: MotoStack, chance: random.Random, users: int) -> None:
     """Random creates, edits, deletes and re-creates, interleaved across users, as the table sees them."""
     alive: dict[str, int] = {}  # user -> current version
     for _ in range(users * 10):
@@ -90,8 +90,8 @@ def live_through_cycles(stack: Stack, chance: random.Random, users: int) -> None
             alive[user] = stack.repository.update(user, changes, expected_version=alive[user]).version
 
 
-def table_profiles(stack: Stack) -> dict[str, dict[str, Any]]:
-    items = boto3.client("dynamodb").scan(TableName="profiles")["Items"]
+def table_profiles(stack: MotoStack) -> dict[str, dict[str, Any]]:
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
     return {
         item["user_id"]: {name: value for name, value in item.items() if name in NAMES}
         for item in map(from_dynamodb, items)
@@ -100,13 +100,13 @@ def table_profiles(stack: Stack) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_a_consumer_following_the_ordering_rule_ends_equal_to_the_table(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, seed: int
+    stack: MotoStack, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     # Given 12 users living through create / edit / delete / re-create cycles, published with values
     monkeypatch.setenv("INCLUDE_PII", "true")
     chance = random.Random(seed)
     live_through_cycles(stack, chance, users=12)
-    response = handler({"Records": stack.stream.read()}, LambdaContext())  # type: ignore[arg-type]
+    response = handler({"Records": stack.stream.read()}, LambdaContext.of("PublishEventsFunction"))
     assert response == {"batchItemFailures": []}
     events = stack.received()
     # ...delivered in random order, a third of them twice

@@ -12,23 +12,25 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
+from local.support import SOURCE, LambdaContext, MotoStack, deliver
 from shared.event_models import DETAIL_MODELS
 from shared.profile import Profile
 from shared.streams import Deadline
 from stream_handlers.publish_events.app import handler
 from stream_handlers.publish_events.publisher import Publisher, PublishSettings
-from tests.streams import SOURCE, FakeClock, FlakyEventBridge, LambdaContext, Stack, deliver
+from tests.streams import FakeClock, FlakyEventBridge, short_invocation
 
 NOW = "2026-11-28T00:00:00.000Z"
 
 
-def create(stack: Stack, user_id: str, **fields: Any) -> None:
+def create(stack: MotoStack, user_id: str, **fields: Any) -> None:
     profile = Profile(user_id=user_id, username=f"name-{user_id}", created_at=NOW, updated_at=NOW, fields=fields)
     stack.repository.create_if_absent(profile)
 
 
 def invoke(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
+    response: dict[str, Any] = handler({"Records": records}, short_invocation())
+    return response
 
 
 def refuse_for_good(refused: Callable[[dict[str, Any]], bool]) -> None:
@@ -40,10 +42,10 @@ def refuse_for_good(refused: Callable[[dict[str, Any]], bool]) -> None:
             for entry in params["Entries"]
         ]
 
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build.events.PutEvents", corrupt)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.events.PutEvents", corrupt)
 
 
-def test_each_change_becomes_one_event_of_its_type(stack: Stack) -> None:
+def test_each_change_becomes_one_event_of_its_type(stack: MotoStack) -> None:
     # Given a profile created, updated and deleted
     create(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -64,7 +66,7 @@ def test_each_change_becomes_one_event_of_its_type(stack: Stack) -> None:
     assert received[1]["detail"]["old"] == {"plan": "free"}
 
 
-def test_a_bookkeeping_only_change_publishes_nothing(stack: Stack) -> None:
+def test_a_bookkeeping_only_change_publishes_nothing(stack: MotoStack) -> None:
     # Given a profile whose update touched no field (only version and updated_at)
     create(stack, "u1", plan="free")
     stack.stream.read()
@@ -80,7 +82,7 @@ def test_a_bookkeeping_only_change_publishes_nothing(stack: Stack) -> None:
     assert stack.calls.of("PutEvents") == []
 
 
-def test_redelivering_a_batch_three_times_yields_the_same_event_ids(stack: Stack) -> None:
+def test_redelivering_a_batch_three_times_yields_the_same_event_ids(stack: MotoStack) -> None:
     # Given a batch of changes
     for index in range(5):
         create(stack, f"u{index}", plan="free")
@@ -99,7 +101,7 @@ def test_redelivering_a_batch_three_times_yields_the_same_event_ids(stack: Stack
 
 
 @pytest.mark.parametrize("k", [0, 4, 9])
-def test_a_refused_entry_is_the_only_one_resent(stack: Stack, k: int) -> None:
+def test_a_refused_entry_is_the_only_one_resent(stack: MotoStack, k: int) -> None:
     # Given ten changes of ten users, and EventBridge refusing entry k once
     for index in range(10):
         create(stack, f"u{index}")
@@ -126,12 +128,12 @@ def test_a_refused_entry_is_the_only_one_resent(stack: Stack, k: int) -> None:
     assert len(stack.received()) == 10
 
 
-def publisher(stack: Stack, clock: FakeClock, wall_clock: float = 0.0, seconds: float = 60) -> Publisher:
+def publisher(stack: MotoStack, clock: FakeClock, wall_clock: float = 0.0, seconds: float = 60) -> Publisher:
     """The publisher with the deployed settings, in an invocation whose time passes only in its sleeps."""
     config = PublishSettings(
         event_bus_name=stack.bus_name, event_source=SOURCE, dead_letter_queue_url=stack.dead_letter_queue_url
     )
-    deadline = Deadline(LambdaContext(remaining_seconds=seconds, clock=clock), config.answer_margin_seconds)
+    deadline = Deadline(LambdaContext(timeout=seconds, clock=clock), config.answer_margin_seconds)
     return Publisher(
         config,
         boto3.client("events"),
@@ -143,7 +145,7 @@ def publisher(stack: Stack, clock: FakeClock, wall_clock: float = 0.0, seconds: 
 
 
 @pytest.mark.parametrize("k", [0, 37, 99])
-def test_a_record_still_refused_is_retried_until_the_deadline_then_reported(stack: Stack, k: int) -> None:
+def test_a_record_still_refused_is_retried_until_the_deadline_then_reported(stack: MotoStack, k: int) -> None:
     # Given 100 changes, and EventBridge refusing record k's event with a retryable error, always
     for index in range(100):
         create(stack, f"u{index:03}")
@@ -164,7 +166,7 @@ def test_a_record_still_refused_is_retried_until_the_deadline_then_reported(stac
     assert stack.dead_letters() == []
 
 
-def test_nothing_after_a_stuck_record_is_published(stack: Stack) -> None:
+def test_nothing_after_a_stuck_record_is_published(stack: MotoStack) -> None:
     # Given 30 changes, and EventBridge always refusing the 15th record's event (retryable)
     for index in range(30):
         create(stack, f"u{index:02}")
@@ -179,7 +181,7 @@ def test_nothing_after_a_stuck_record_is_published(stack: Stack) -> None:
     assert published == [f"u{index:02}" for index in range(20) if index != 14]
 
 
-def test_one_put_events_call_never_holds_two_versions_of_a_user(stack: Stack) -> None:
+def test_one_put_events_call_never_holds_two_versions_of_a_user(stack: MotoStack) -> None:
     # Given three consecutive changes of one user
     create(stack, "u1", plan="a")
     stack.repository.update("u1", {"plan": "b"}, expected_version=1)
@@ -195,7 +197,7 @@ def test_one_put_events_call_never_holds_two_versions_of_a_user(stack: Stack) ->
     assert [[json.loads(entry["Detail"])["version"] for entry in call["Entries"]] for call in calls] == [[1], [2], [3]]
 
 
-def test_100_changes_of_100_users_take_10_put_events_calls(stack: Stack) -> None:
+def test_100_changes_of_100_users_take_10_put_events_calls(stack: MotoStack) -> None:
     # Given 100 changes of 100 users
     for index in range(100):
         create(stack, f"u{index:03}")
@@ -210,7 +212,7 @@ def test_100_changes_of_100_users_take_10_put_events_calls(stack: Stack) -> None
     assert len(stack.calls.made) == 10
 
 
-def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(stack: Stack) -> None:
+def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(stack: MotoStack) -> None:
     # Given 50 users with 20 versions each, written in random order (a user's versions often adjacent)
     chance = random.Random(7)
     for index in range(50):
@@ -239,15 +241,15 @@ def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(
             highest[detail["user_id"]] = max(detail["version"], highest.get(detail["user_id"], 0))
 
     def flaky_lambda(event: dict[str, Any]) -> dict[str, Any]:
-        response = handler(event, LambdaContext())  # type: ignore[arg-type]
+        response: dict[str, Any] = handler(event, short_invocation())
         consume()
         if chance.random() < 0.3:
-            handler(event, LambdaContext())  # type: ignore[arg-type]  # a duplicate delivery
+            handler(event, short_invocation())  # a duplicate delivery
             consume()
         return response
 
     # When the stream is delivered until done
-    deliver(flaky_lambda, records, batch_size=chance.choice([25, 60, 100]))
+    deliver(flaky_lambda, records, "PublishEventsFunction", batch_size=chance.choice([25, 60, 100]))
 
     # Then the consumer saw every change once, reached the last version, and no new event went back in version
     assert regressions == 0
@@ -255,7 +257,7 @@ def test_versions_never_regress_at_a_consumer_despite_failures_and_redeliveries(
     assert set(highest.values()) == {20}
 
 
-def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_is_published(stack: Stack) -> None:
+def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_is_published(stack: MotoStack) -> None:
     # Given a batch whose second record has an undecodable image
     create(stack, "u1", plan="a")
     stack.repository.update("u1", {"plan": "b"}, expected_version=1)
@@ -274,7 +276,7 @@ def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_is_published
     assert [event["detail"]["version"] for event in stack.received()] == [1, 3]
 
 
-def test_an_oversized_event_goes_to_the_dead_letter_queue(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_oversized_event_goes_to_the_dead_letter_queue(stack: MotoStack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given events limited to 400 bytes and carrying PII (preferences are PII: redacted, they would be small),
     # and a change whose event is larger
     monkeypatch.setenv("MAX_ENTRY_BYTES", "400")
@@ -293,7 +295,7 @@ def test_an_oversized_event_goes_to_the_dead_letter_queue(stack: Stack, monkeypa
     assert [event["detail"]["user_id"] for event in stack.received()] == ["u2"]
 
 
-def test_pii_values_are_redacted_by_default(stack: Stack) -> None:
+def test_pii_values_are_redacted_by_default(stack: MotoStack) -> None:
     # Given a change of a PII field and of a non-PII field
     create(stack, "u1", display_name="Ada Lovelace", plan="free")
     stack.stream.read()
@@ -309,7 +311,7 @@ def test_pii_values_are_redacted_by_default(stack: Stack) -> None:
     assert detail["redacted"] == ["display_name"]
 
 
-def test_pii_values_are_published_when_enabled(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pii_values_are_published_when_enabled(stack: MotoStack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given events configured to include PII, and a change of a PII field
     monkeypatch.setenv("INCLUDE_PII", "true")
     create(stack, "u1", display_name="Ada Lovelace")
@@ -324,7 +326,7 @@ def test_pii_values_are_published_when_enabled(stack: Stack, monkeypatch: pytest
 
 
 def test_a_record_without_a_sequence_number_fails_the_whole_batch(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+    stack: MotoStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a record with no dynamodb section, and a dead-letter queue that cannot be reached
     create(stack, "u1")
@@ -339,7 +341,7 @@ def test_a_record_without_a_sequence_number_fails_the_whole_batch(
     assert response == {"batchItemFailures": [{"itemIdentifier": ""}]}
 
 
-def test_no_pii_value_reaches_the_logs(stack: Stack, logs: Callable[[], str]) -> None:
+def test_no_pii_value_reaches_the_logs(stack: MotoStack, logs: Callable[[], str]) -> None:
     # Given changes of PII fields, one of them in a poison record
     create(stack, "u1", email="ada@example.com", display_name="Ada Lovelace")
     stack.repository.update("u1", {"display_name": "Countess Lovelace"}, expected_version=1)
@@ -356,7 +358,7 @@ def test_no_pii_value_reaches_the_logs(stack: Stack, logs: Callable[[], str]) ->
         assert value not in text
 
 
-def test_an_outage_of_hours_delays_every_event_and_loses_none(stack: Stack) -> None:
+def test_an_outage_of_hours_delays_every_event_and_loses_none(stack: MotoStack) -> None:
     # Given 30 changes, and EventBridge unreachable for the first three hours of delivery
     for index in range(30):
         create(stack, f"u{index:02}", plan="free")
@@ -369,13 +371,13 @@ def test_an_outage_of_hours_delays_every_event_and_loses_none(stack: Stack) -> N
         if clock.now < outage_seconds:
             raise EndpointConnectionError(endpoint_url="https://events.test")
 
-    boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", unreachable_for_a_while)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", unreachable_for_a_while)
 
     # When Lambda keeps invoking the function (each invocation a new 60 s deadline on the same clock)
     def invocation(event: dict[str, Any]) -> dict[str, Any]:
         return publisher(stack, clock, wall_clock=started + clock.now).publish(event["Records"]).response()
 
-    invocations = deliver(invocation, records, max_invocations=10_000)
+    invocations = deliver(invocation, records, "PublishEventsFunction", max_invocations=10_000)
 
     # Then every event arrives once the outage ends, and nothing is parked; each failing invocation
     # spent most of its minute backing off rather than spinning
@@ -386,7 +388,7 @@ def test_an_outage_of_hours_delays_every_event_and_loses_none(stack: Stack) -> N
     assert outage_seconds / 60 <= invocations <= outage_seconds / busy_seconds + 2
 
 
-def test_a_record_failing_for_23_hours_is_parked_whole_once_and_the_stream_moves_on(stack: Stack) -> None:
+def test_a_record_failing_for_23_hours_is_parked_whole_once_and_the_stream_moves_on(stack: MotoStack) -> None:
     # Given two changes of different users, EventBridge refusing the first one's event for good
     # with a retryable code, and the records already 22 h 59 min old
     create(stack, "u1", plan="free")
@@ -402,7 +404,7 @@ def test_a_record_failing_for_23_hours_is_parked_whole_once_and_the_stream_moves
         age = config.park_after_seconds - 60 + clock.now
         return publisher(stack, clock, wall_clock=born + age).publish(event["Records"]).response()
 
-    deliver(invocation, records, max_invocations=100)
+    deliver(invocation, records, "PublishEventsFunction", max_invocations=100)
 
     # Then the record is parked once, with its whole content and the reason, and the other event is published
     parked = stack.dead_letters()
@@ -415,7 +417,7 @@ def test_a_record_failing_for_23_hours_is_parked_whole_once_and_the_stream_moves
 
 
 @pytest.mark.parametrize("code", ["MalformedDetail", "InvalidArgument"])
-def test_an_entry_refused_for_good_is_parked_at_once_with_its_reason(stack: Stack, code: str) -> None:
+def test_an_entry_refused_for_good_is_parked_at_once_with_its_reason(stack: MotoStack, code: str) -> None:
     # Given two changes, and EventBridge refusing the first one's event with a permanent code
     create(stack, "u1", plan="free")
     create(stack, "u2", plan="free")
@@ -435,7 +437,7 @@ def test_an_entry_refused_for_good_is_parked_at_once_with_its_reason(stack: Stac
     assert [event["detail"]["user_id"] for event in stack.received()] == ["u2"]
 
 
-def test_an_entry_refused_for_want_of_permission_is_retried_not_parked(stack: Stack) -> None:
+def test_an_entry_refused_for_want_of_permission_is_retried_not_parked(stack: MotoStack) -> None:
     # Given EventBridge refusing an entry because the role lacks a permission (the deployment's to fix)
     create(stack, "u1", plan="free")
     records = stack.stream.read()
@@ -449,7 +451,7 @@ def test_an_entry_refused_for_want_of_permission_is_retried_not_parked(stack: St
     assert stack.dead_letters() == []
 
 
-def test_a_poison_record_is_parked_once_although_an_earlier_record_fails_first(stack: Stack) -> None:
+def test_a_poison_record_is_parked_once_although_an_earlier_record_fails_first(stack: MotoStack) -> None:
     # Given a user's change that EventBridge refuses for the first 100 s, then a poison record of another user
     create(stack, "u1", plan="free")
     create(stack, "u2", plan="free")
@@ -462,7 +464,7 @@ def test_a_poison_record_is_parked_once_although_an_earlier_record_fails_first(s
     def invocation(event: dict[str, Any]) -> dict[str, Any]:
         return publisher(stack, clock).publish(event["Records"]).response()
 
-    invocations = deliver(invocation, records)
+    invocations = deliver(invocation, records, "PublishEventsFunction")
 
     # Then the poison record was parked exactly once, after the earlier record got through
     assert invocations >= 2
@@ -470,7 +472,7 @@ def test_a_poison_record_is_parked_once_although_an_earlier_record_fails_first(s
     assert [event["detail"]["user_id"] for event in stack.received()] == ["u1"]
 
 
-def test_a_hanging_event_bus_never_keeps_the_function_past_its_deadline(stack: Stack) -> None:
+def test_a_hanging_event_bus_never_keeps_the_function_past_its_deadline(stack: MotoStack) -> None:
     # Given 30 changes, and EventBridge that answers every call only when the read timeout expires
     for index in range(30):
         create(stack, f"u{index:02}")
@@ -482,7 +484,7 @@ def test_a_hanging_event_bus_never_keeps_the_function_past_its_deadline(stack: S
         clock.sleep(config.call_seconds())
         raise ReadTimeoutError(endpoint_url="https://events.test")
 
-    boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", hang)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", hang)
 
     # When the batch is handled in a 60 s invocation
     result = publisher(stack, clock).publish(records)
@@ -492,7 +494,7 @@ def test_a_hanging_event_bus_never_keeps_the_function_past_its_deadline(stack: S
     assert result.failed_sequence_number == records[0]["dynamodb"]["SequenceNumber"]
 
 
-def test_a_dead_letter_queue_outage_backs_off_rather_than_spinning(stack: Stack) -> None:
+def test_a_dead_letter_queue_outage_backs_off_rather_than_spinning(stack: MotoStack) -> None:
     # Given a poison record, and the dead-letter queue unreachable
     create(stack, "u1", plan="free")
     create(stack, "u2", plan="free")
@@ -503,11 +505,14 @@ def test_a_dead_letter_queue_outage_backs_off_rather_than_spinning(stack: Stack)
     def unreachable(**_: Any) -> None:
         raise EndpointConnectionError(endpoint_url="https://sqs.test")
 
-    boto3.DEFAULT_SESSION.events.register("before-call.sqs.SendMessage", unreachable)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-call.sqs.SendMessage", unreachable)
 
     # When Lambda keeps invoking the function (60 s invocations on one clock)
     invocations = deliver(
-        lambda event: publisher(stack, clock).publish(event["Records"]).response(), records, max_invocations=5
+        lambda event: publisher(stack, clock).publish(event["Records"]).response(),
+        records,
+        "PublishEventsFunction",
+        max_invocations=5,
     )
 
     # Then each invocation spent its time backing off on the send, instead of returning at once

@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EVENTS, handler_for
-from tests.streams import Stack
-from tests.template import stream_mappings
+from local.support import EVENTS, MotoStack, handler_for, stream_mappings
 
 SAMPLES = sorted((EVENTS / "streams").glob("*.json"))
 
@@ -35,7 +33,7 @@ def test_the_stream_has_consumers_and_samples() -> None:
 @pytest.mark.parametrize("function", stream_functions())
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda path: path.name)
 def test_sample_stream_event_runs_through_every_stream_function(
-    sample: Path, function: str, stack: Stack, context: Any
+    sample: Path, function: str, stack: MotoStack, context: Any
 ) -> None:
     # Given a sample stream batch and a function on the table's stream
     event = json.loads(sample.read_text())

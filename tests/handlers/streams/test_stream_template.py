@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.template import resource, resources_of_type, stream_mappings, template
+from local.support import resource, resources_of_type, stream_mappings, template
 
 STREAM_FUNCTIONS = ["PublishEventsFunction", "SyncCognitoFunction"]
 

@@ -10,16 +10,17 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
+from local.support import TABLE, LambdaContext, MotoStack, deliver
 from shared.profile import Profile
 from shared.streams import Deadline
 from stream_handlers.sync_cognito.app import handler
 from stream_handlers.sync_cognito.sync import CognitoSync, SyncSettings, TokenBucket
-from tests.streams import FakeClock, LambdaContext, Stack, deliver
+from tests.streams import FakeClock, short_invocation
 
 NOW = "2026-11-28T00:00:00.000Z"
 
 
-def given_user(stack: Stack, user_id: str, cognito_user: bool = True, **fields: Any) -> list[dict[str, Any]]:
+def given_user(stack: MotoStack, user_id: str, cognito_user: bool = True, **fields: Any) -> list[dict[str, Any]]:
     """A profile (and its Cognito user); returns the stream records of its creation."""
     if cognito_user:
         boto3.client("cognito-idp").admin_create_user(UserPoolId=stack.user_pool_id, Username=f"name-{user_id}")
@@ -28,15 +29,16 @@ def given_user(stack: Stack, user_id: str, cognito_user: bool = True, **fields: 
     return stack.stream.read()
 
 
-def cognito_attributes(stack: Stack, user_id: str) -> dict[str, str]:
+def cognito_attributes(stack: MotoStack, user_id: str) -> dict[str, str]:
     user = boto3.client("cognito-idp").admin_get_user(UserPoolId=stack.user_pool_id, Username=f"name-{user_id}")
     return {attribute["Name"]: attribute["Value"] for attribute in user["UserAttributes"]}
 
 
-def invoke(stack: Stack) -> dict[str, Any]:
+def invoke(stack: MotoStack) -> dict[str, Any]:
     records = stack.stream.read()
     stack.calls.clear()
-    return handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
+    response: dict[str, Any] = handler({"Records": records}, short_invocation())
+    return response
 
 
 def cognito_answers(*codes: str) -> list[str]:
@@ -50,11 +52,11 @@ def cognito_answers(*codes: str) -> list[str]:
         error = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": 400}}
         return AWSResponse("https://cognito-idp.us-east-1.amazonaws.com/", 400, {}, None), error
 
-    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", answer)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", answer)
     return pending
 
 
-def syncer(stack: Stack, clock: FakeClock, rate: float = 10.0, wall_clock: float = 0.0) -> CognitoSync:
+def syncer(stack: MotoStack, clock: FakeClock, rate: float = 10.0, wall_clock: float = 0.0) -> CognitoSync:
     """The sync with the deployed settings, in a 60 s invocation whose time passes only in its sleeps."""
     config = SyncSettings(user_pool_id=stack.user_pool_id, dead_letter_queue_url=stack.dead_letter_queue_url)
     return CognitoSync(
@@ -62,13 +64,13 @@ def syncer(stack: Stack, clock: FakeClock, rate: float = 10.0, wall_clock: float
         boto3.client("cognito-idp"),
         lambda: boto3.client("sqs"),
         TokenBucket(rate, clock=clock, sleep=clock.sleep),
-        Deadline(LambdaContext(remaining_seconds=60, clock=clock), config.answer_margin_seconds),
+        Deadline(LambdaContext(timeout=60, clock=clock), config.answer_margin_seconds),
         sleep=clock.sleep,
         wall_clock=lambda: wall_clock or time.time(),
     )
 
 
-def test_a_synced_change_makes_exactly_one_update_call(stack: Stack) -> None:
+def test_a_synced_change_makes_exactly_one_update_call(stack: MotoStack) -> None:
     # Given a user whose plan (a synced field) changes
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -83,7 +85,7 @@ def test_a_synced_change_makes_exactly_one_update_call(stack: Stack) -> None:
     assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
 
 
-def test_a_non_synced_change_makes_no_cognito_call(stack: Stack) -> None:
+def test_a_non_synced_change_makes_no_cognito_call(stack: MotoStack) -> None:
     # Given a user whose roles and given name (not synced) change
     given_user(stack, "u1", roles=["reader"])
     stack.repository.update("u1", {"roles": ["admin"], "given_name": "Ada"}, expected_version=1)
@@ -95,7 +97,7 @@ def test_a_non_synced_change_makes_no_cognito_call(stack: Stack) -> None:
     assert stack.calls.made == []
 
 
-def test_a_users_changes_in_a_batch_coalesce_to_one_call_with_the_latest_values(stack: Stack) -> None:
+def test_a_users_changes_in_a_batch_coalesce_to_one_call_with_the_latest_values(stack: MotoStack) -> None:
     # Given three updates of one user in one batch
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -114,7 +116,7 @@ def test_a_users_changes_in_a_batch_coalesce_to_one_call_with_the_latest_values(
     ]
 
 
-def test_a_change_reverted_within_the_batch_makes_no_call(stack: Stack) -> None:
+def test_a_change_reverted_within_the_batch_makes_no_call(stack: MotoStack) -> None:
     # Given a plan changed and changed back in one batch
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -127,7 +129,7 @@ def test_a_change_reverted_within_the_batch_makes_no_call(stack: Stack) -> None:
     assert stack.calls.made == []
 
 
-def test_email_is_never_written_to_cognito(stack: Stack) -> None:
+def test_email_is_never_written_to_cognito(stack: MotoStack) -> None:
     # Given a user whose email, email_verified and display name change
     given_user(stack, "u1", email="a@example.com", email_verified=True, display_name="Ada")
     stack.repository.update(
@@ -142,7 +144,7 @@ def test_email_is_never_written_to_cognito(stack: Stack) -> None:
     assert [call["UserAttributes"] for call in calls] == [[{"Name": "name", "Value": "Ada L"}]]
 
 
-def test_a_removed_synced_field_is_deleted_from_cognito(stack: Stack) -> None:
+def test_a_removed_synced_field_is_deleted_from_cognito(stack: MotoStack) -> None:
     # Given a user whose locale (synced) is removed from the profile
     given_user(stack, "u1", locale="en-GB")
     stack.repository.update("u1", {"locale": None}, expected_version=1)
@@ -155,7 +157,7 @@ def test_a_removed_synced_field_is_deleted_from_cognito(stack: Stack) -> None:
     assert stack.calls.of("AdminUpdateUserAttributes") == []
 
 
-def test_a_missing_cognito_user_is_not_a_failure(stack: Stack) -> None:
+def test_a_missing_cognito_user_is_not_a_failure(stack: MotoStack) -> None:
     # Given a profile whose Cognito user no longer exists
     given_user(stack, "u1", cognito_user=False, plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -168,7 +170,7 @@ def test_a_missing_cognito_user_is_not_a_failure(stack: Stack) -> None:
     assert stack.dead_letters() == []
 
 
-def test_throttling_is_retried(stack: Stack) -> None:
+def test_throttling_is_retried(stack: MotoStack) -> None:
     # Given Cognito throttling the first two calls
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -184,7 +186,7 @@ def test_throttling_is_retried(stack: Stack) -> None:
 
 
 def test_persistent_throttling_is_retried_until_the_deadline_then_reports_the_users_first_record(
-    stack: Stack,
+    stack: MotoStack,
 ) -> None:
     # Given two users' changes, and Cognito throttling every call after the first
     given_user(stack, "u1", plan="free")
@@ -207,7 +209,7 @@ def test_persistent_throttling_is_retried_until_the_deadline_then_reports_the_us
     assert stack.dead_letters() == []
 
 
-def test_the_sync_never_touches_the_profile_table(stack: Stack) -> None:
+def test_the_sync_never_touches_the_profile_table(stack: MotoStack) -> None:
     # Given synced changes of several users
     for index in range(5):
         given_user(stack, f"u{index}", plan="free")
@@ -222,7 +224,7 @@ def test_the_sync_never_touches_the_profile_table(stack: Stack) -> None:
     assert len(stack.calls.made) == 5
 
 
-def test_a_value_cognito_refuses_goes_to_the_dead_letter_queue(stack: Stack) -> None:
+def test_a_value_cognito_refuses_goes_to_the_dead_letter_queue(stack: MotoStack) -> None:
     # Given Cognito refusing a user's new value for good, then a second user's change
     given_user(stack, "u1", plan="free")
     given_user(stack, "u2", plan="free")
@@ -239,7 +241,7 @@ def test_a_value_cognito_refuses_goes_to_the_dead_letter_queue(stack: Stack) -> 
     assert cognito_attributes(stack, "u2")["custom:plan"] == "pro"
 
 
-def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack) -> None:
+def test_a_poison_record_goes_to_the_dead_letter_queue(stack: MotoStack) -> None:
     # Given a batch whose first record cannot be decoded, then a good change
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -248,7 +250,7 @@ def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack) -> None:
     del records[0]["dynamodb"]["NewImage"]["version"]
 
     # When the batch is handled
-    response = handler({"Records": records}, LambdaContext())  # type: ignore[arg-type]
+    response = handler({"Records": records}, short_invocation())
 
     # Then the poison record is parked and the good change synced
     assert response == {"batchItemFailures": []}
@@ -256,7 +258,7 @@ def test_a_poison_record_goes_to_the_dead_letter_queue(stack: Stack) -> None:
     assert cognito_attributes(stack, "u1")["custom:plan"] == "team"
 
 
-def test_a_deployment_error_is_retried_with_backoff_not_parked(stack: Stack) -> None:
+def test_a_deployment_error_is_retried_with_backoff_not_parked(stack: MotoStack) -> None:
     # Given Cognito denying access (a missing permission, say) on every call
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -266,7 +268,10 @@ def test_a_deployment_error_is_retried_with_backoff_not_parked(stack: Stack) -> 
 
     # When Lambda keeps invoking the function (60 s invocations on one clock)
     invocations = deliver(
-        lambda event: syncer(stack, clock).sync(event["Records"]).response(), records, max_invocations=3
+        lambda event: syncer(stack, clock).sync(event["Records"]).response(),
+        records,
+        "SyncCognitoFunction",
+        max_invocations=3,
     )
 
     # Then each invocation backed off until its deadline, the record stays reported, nothing is parked
@@ -275,7 +280,7 @@ def test_a_deployment_error_is_retried_with_backoff_not_parked(stack: Stack) -> 
     assert stack.dead_letters() == []
 
 
-def test_no_pii_value_reaches_the_logs(stack: Stack, logs: Callable[[], str]) -> None:
+def test_no_pii_value_reaches_the_logs(stack: MotoStack, logs: Callable[[], str]) -> None:
     # Given a synced PII field (display name) changing, and Cognito refusing it once for good
     given_user(stack, "u1", display_name="Ada Lovelace")
     given_user(stack, "u2", display_name="Grace Hopper")
@@ -293,7 +298,7 @@ def test_no_pii_value_reaches_the_logs(stack: Stack, logs: Callable[[], str]) ->
         assert value not in text
 
 
-def test_calls_are_paced_by_the_rate_limit(stack: Stack) -> None:
+def test_calls_are_paced_by_the_rate_limit(stack: MotoStack) -> None:
     # Given 15 users' synced changes and a limit of 5 calls per second (a fifth of 25 req/s)
     for index in range(15):
         given_user(stack, f"u{index:02}", plan="free")
@@ -311,7 +316,7 @@ def test_calls_are_paced_by_the_rate_limit(stack: Stack) -> None:
     assert abs(clock.slept - 10 / rate) < 1e-9
 
 
-def test_a_batch_across_delete_and_recreate_syncs_the_latest_lifetime(stack: Stack) -> None:
+def test_a_batch_across_delete_and_recreate_syncs_the_latest_lifetime(stack: MotoStack) -> None:
     # Given a user's profile edited up to version 4, deleted, and created again at version 1
     # (as every profile was before versions were seeded with the time), then edited once
     given_user(stack, "u1", plan="free")
@@ -329,7 +334,7 @@ def test_a_batch_across_delete_and_recreate_syncs_the_latest_lifetime(stack: Sta
     assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
 
 
-def test_a_poison_record_is_parked_once_although_an_earlier_user_fails_first(stack: Stack) -> None:
+def test_a_poison_record_is_parked_once_although_an_earlier_user_fails_first(stack: MotoStack) -> None:
     # Given a user whose sync Cognito throttles for the first 100 s, then a poison record of another user
     given_user(stack, "u1", plan="free")
     given_user(stack, "u2", plan="free")
@@ -345,10 +350,12 @@ def test_a_poison_record_is_parked_once_although_an_earlier_user_fails_first(sta
         error = {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}
         return AWSResponse("https://cognito-idp.test/", 400, {}, None), error
 
-    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", throttle_for_a_while)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", throttle_for_a_while)
 
     # When Lambda delivers the batch until it succeeds (60 s invocations on one clock)
-    invocations = deliver(lambda event: syncer(stack, clock).sync(event["Records"]).response(), records)
+    invocations = deliver(
+        lambda event: syncer(stack, clock).sync(event["Records"]).response(), records, "SyncCognitoFunction"
+    )
 
     # Then the poison record was parked exactly once, after the earlier user was synced
     assert invocations >= 2
@@ -356,7 +363,7 @@ def test_a_poison_record_is_parked_once_although_an_earlier_user_fails_first(sta
     assert cognito_attributes(stack, "u1")["custom:plan"] == "pro"
 
 
-def test_a_change_failing_for_23_hours_is_parked_whole_and_the_stream_moves_on(stack: Stack) -> None:
+def test_a_change_failing_for_23_hours_is_parked_whole_and_the_stream_moves_on(stack: MotoStack) -> None:
     # Given two users' changes, Cognito unreachable for the first one, and the records nearly 23 h old
     given_user(stack, "u1", plan="free")
     given_user(stack, "u2", plan="free")
@@ -372,16 +379,14 @@ def test_a_change_failing_for_23_hours_is_parked_whole_and_the_stream_moves_on(s
         if params.get("Username") == "name-u1":
             raise EndpointConnectionError(endpoint_url="https://cognito-idp.test")
 
-    boto3.DEFAULT_SESSION.events.register(  # type: ignore[union-attr]
-        "before-parameter-build.cognito-identity-provider", unreachable_for_u1
-    )
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.cognito-identity-provider", unreachable_for_u1)
 
     # When Lambda keeps invoking the function as time passes
     def invocation(event: dict[str, Any]) -> dict[str, Any]:
         age = config.park_after_seconds - 60 + clock.now
         return syncer(stack, clock, wall_clock=born + age).sync(event["Records"]).response()
 
-    deliver(invocation, records, max_invocations=100)
+    deliver(invocation, records, "SyncCognitoFunction", max_invocations=100)
 
     # Then both of u1's records are parked whole, once each, and u2 is synced
     parked = stack.dead_letters()
@@ -390,7 +395,7 @@ def test_a_change_failing_for_23_hours_is_parked_whole_and_the_stream_moves_on(s
     assert cognito_attributes(stack, "u2")["custom:plan"] == "pro"
 
 
-def test_a_hanging_cognito_never_keeps_the_function_past_its_deadline(stack: Stack) -> None:
+def test_a_hanging_cognito_never_keeps_the_function_past_its_deadline(stack: MotoStack) -> None:
     # Given 20 users' changes, and Cognito answering every call only when the read timeout expires
     for index in range(20):
         given_user(stack, f"u{index:02}", plan="free")
@@ -403,7 +408,7 @@ def test_a_hanging_cognito_never_keeps_the_function_past_its_deadline(stack: Sta
         clock.sleep(config.call_seconds())
         raise ReadTimeoutError(endpoint_url="https://cognito-idp.test")
 
-    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", hang)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-call.cognito-identity-provider", hang)
 
     # When the batch is handled in a 60 s invocation
     result = syncer(stack, clock).sync(records)
@@ -413,7 +418,7 @@ def test_a_hanging_cognito_never_keeps_the_function_past_its_deadline(stack: Sta
     assert result.failed_sequence_number == records[0]["dynamodb"]["SequenceNumber"]
 
 
-def test_a_value_the_map_refuses_is_parked_not_synced_and_not_a_crash(stack: Stack) -> None:
+def test_a_value_the_map_refuses_is_parked_not_synced_and_not_a_crash(stack: MotoStack) -> None:
     # Given one user's name written as binary and another's picture as a javascript: URL,
     # both outside this code (a console edit), and a third user's valid change
     for user in ("u1", "u2", "u3"):
@@ -421,7 +426,7 @@ def test_a_value_the_map_refuses_is_parked_not_synced_and_not_a_crash(stack: Sta
     dynamodb = boto3.client("dynamodb")
     for user, attribute, value in (("u1", "display_name", {"B": b"\x00"}), ("u2", "picture", {"S": "javascript:x"})):
         dynamodb.update_item(
-            TableName="profiles",
+            TableName=TABLE,
             Key={"user_id": {"S": user}},
             UpdateExpression="SET #a = :v, version = version + :one",
             ExpressionAttributeNames={"#a": attribute},
@@ -440,7 +445,7 @@ def test_a_value_the_map_refuses_is_parked_not_synced_and_not_a_crash(stack: Sta
     assert [call["Username"] for call in stack.calls.of("AdminUpdateUserAttributes")] == ["name-u3"]
 
 
-def test_a_refused_users_later_records_are_parked_once_when_another_user_fails_between(stack: Stack) -> None:
+def test_a_refused_users_later_records_are_parked_once_when_another_user_fails_between(stack: MotoStack) -> None:
     # Given records u1, u2, u1: Cognito refuses u1's value for good and denies u2 for the first 100 s
     given_user(stack, "u1", plan="free")
     given_user(stack, "u2", plan="free")
@@ -456,10 +461,10 @@ def test_a_refused_users_later_records_are_parked_once_when_another_user_fails_b
         if params.get("Username") == "name-u2" and clock.now < 100:
             raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "x"}}, "Update")
 
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build.cognito-identity-provider", answer)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.cognito-identity-provider", answer)
 
     # When Lambda delivers the batch until it succeeds
-    deliver(lambda event: syncer(stack, clock).sync(event["Records"]).response(), records)
+    deliver(lambda event: syncer(stack, clock).sync(event["Records"]).response(), records, "SyncCognitoFunction")
 
     # Then each of u1's records was parked exactly once, and u2 was synced
     parked = [letter["SequenceNumber"] for letter in stack.dead_letters()]
@@ -467,7 +472,7 @@ def test_a_refused_users_later_records_are_parked_once_when_another_user_fails_b
     assert cognito_attributes(stack, "u2")["custom:plan"] == "pro"
 
 
-def test_a_users_records_are_parked_once_when_the_queue_fails_midway(stack: Stack) -> None:
+def test_a_users_records_are_parked_once_when_the_queue_fails_midway(stack: MotoStack) -> None:
     # Given a user's two records that Cognito refuses, and the queue failing the second send once
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
@@ -481,17 +486,17 @@ def test_a_users_records_are_parked_once_when_the_queue_fails_midway(stack: Stac
         if sends["made"] == 2:
             raise EndpointConnectionError(endpoint_url="https://sqs.test")
 
-    boto3.DEFAULT_SESSION.events.register("before-call.sqs.SendMessage", second_send_fails)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("before-call.sqs.SendMessage", second_send_fails)
 
     # When Lambda delivers the batch until it succeeds
-    deliver(lambda event: syncer(stack, FakeClock()).sync(event["Records"]).response(), records)
+    deliver(lambda event: syncer(stack, FakeClock()).sync(event["Records"]).response(), records, "SyncCognitoFunction")
 
     # Then each record is in the queue exactly once
     parked = [letter["SequenceNumber"] for letter in stack.dead_letters()]
     assert sorted(parked) == sorted(record["dynamodb"]["SequenceNumber"] for record in records)
 
 
-def test_the_rate_limiters_wait_counts_against_the_deadline(stack: Stack) -> None:
+def test_the_rate_limiters_wait_counts_against_the_deadline(stack: MotoStack) -> None:
     # Given a rate of 0.25 calls/s (a share of 0.01), 9.5 s left, and Cognito hanging for u1
     for index in range(2):
         given_user(stack, f"u{index}", plan="free")
@@ -505,8 +510,8 @@ def test_the_rate_limiters_wait_counts_against_the_deadline(stack: Stack) -> Non
             clock.sleep(config.call_seconds())
             raise ReadTimeoutError(endpoint_url="https://cognito-idp.test")
 
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build.cognito-identity-provider", hang_for_u1)  # type: ignore[union-attr]
-    context = LambdaContext(remaining_seconds=9.5, clock=clock)
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.cognito-identity-provider", hang_for_u1)
+    context = LambdaContext(timeout=9.5, clock=clock)
     sync = CognitoSync(
         config,
         boto3.client("cognito-idp"),
@@ -523,7 +528,7 @@ def test_the_rate_limiters_wait_counts_against_the_deadline(stack: Stack) -> Non
     assert context.get_remaining_time_in_millis() >= config.answer_margin_seconds * 1000
 
 
-def test_a_parked_sync_record_says_not_to_replay_it(stack: Stack) -> None:
+def test_a_parked_sync_record_says_not_to_replay_it(stack: MotoStack) -> None:
     # Given a change Cognito refuses for good
     given_user(stack, "u1", plan="free")
     stack.repository.update("u1", {"plan": "pro"}, expected_version=1)
