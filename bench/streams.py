@@ -13,9 +13,12 @@ import os
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.support import MotoStack
 
 ROUNDS = 7
 EVENT_ENV = {
@@ -27,105 +30,65 @@ COLD_START_LIMIT = 1.2
 
 
 @contextmanager
-def _stack() -> Iterator[dict[str, Any]]:
-    """Table, bus, queue and user pool under moto; yields what the figures need."""
-    import boto3
-    from moto import mock_aws
+def _stack() -> Iterator[MotoStack]:
+    """template.yaml's resources under moto (local/support.py), the stream functions' variables set."""
+    from local.support import moto_stack
 
-    from shared import aws, settings
-    from shared.repository import ProfileRepository
-    from tests.streams import REGION, StreamReader
-    from tests.template import create_table_kwargs
-
-    os.environ.update(
-        AWS_DEFAULT_REGION=REGION,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto
-        # The client-side rate limit would only add sleeps here: calls are counted, not timed.
-        COGNITO_QUOTA_PER_SECOND="100000",
-        POWERTOOLS_METRICS_NAMESPACE="bench",
-        POWERTOOLS_SERVICE_NAME="bench",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-    )
-    from shared.observability import logger, metrics
-
-    metrics.namespace = "bench"  # the process imported it before this environment was set
-
-    logger.setLevel("WARNING")  # the handlers' per-batch lines would bury the figures
-    with mock_aws():
-        aws.reset()
-        settings.load.cache_clear()
-        boto3.setup_default_session(region_name=REGION)
-        dynamodb = boto3.client("dynamodb")
-        table = dynamodb.create_table(**create_table_kwargs("ProfileTable", "bench-profiles"))
-        boto3.client("events").create_event_bus(Name=EVENT_ENV["EVENT_BUS_NAME"])
-        queue = boto3.client("sqs").create_queue(QueueName="bench-dlq")["QueueUrl"]
-        pool = boto3.client("cognito-idp").create_user_pool(PoolName="bench")["UserPool"]["Id"]
-        os.environ.update(EVENT_BUS_NAME=EVENT_ENV["EVENT_BUS_NAME"], DEAD_LETTER_QUEUE_URL=queue, USER_POOL_ID=pool)
-        calls: Counter[str] = Counter()
-        boto3.DEFAULT_SESSION.events.register(  # type: ignore[union-attr]
-            "before-parameter-build", lambda model, **_: calls.update([model.name])
+    with moto_stack() as stack:
+        os.environ.update(
+            stack.environment("PublishEventsFunction", "SyncCognitoFunction"),
+            # The client-side rate limit would only add sleeps here: calls are counted, not timed.
+            COGNITO_QUOTA_PER_SECOND="100000",
+            POWERTOOLS_METRICS_NAMESPACE="bench",
+            POWERTOOLS_SERVICE_NAME="bench",
+            POWERTOOLS_LOG_LEVEL="WARNING",
         )
-        yield {
-            "repository": ProfileRepository(dynamodb, "bench-profiles"),
-            "stream": StreamReader(table["TableDescription"]["LatestStreamArn"], REGION),
-            "cognito": boto3.client("cognito-idp"),
-            "pool": pool,
-            "calls": calls,
-        }
-    aws.reset()
-    settings.load.cache_clear()
+        from shared.observability import logger, metrics
+
+        metrics.namespace = "bench"  # the process imported it before this environment was set
+        logger.setLevel("WARNING")  # the handlers' per-batch lines would bury the figures
+        yield stack
 
 
-def _changed_records(stack: dict[str, Any], users: int, updates: int, changes: dict[str, Any]) -> list[dict[str, Any]]:
+def _changed_records(stack: MotoStack, users: int, updates: int, changes: dict[str, Any]) -> list[dict[str, Any]]:
     """``users`` x ``updates`` MODIFY records (users interleaved), read back from the stream."""
     from shared.profile import Profile
 
     now = "2026-11-28T00:00:00.000Z"
-    prefix = f"{len(stack['calls'])}-{time.perf_counter_ns()}"
+    cognito = stack.session.client("cognito-idp")
+    prefix = time.perf_counter_ns()
     for index in range(users):
         user_id = f"user-{prefix}-{index:03}"
-        stack["cognito"].admin_create_user(UserPoolId=stack["pool"], Username=user_id)
+        cognito.admin_create_user(UserPoolId=stack.user_pool_id, Username=user_id)
         profile = Profile(user_id, user_id, now, now, {"plan": "free", "display_name": "Bench User"})
-        stack["repository"].create_if_absent(profile)
+        stack.repository.create_if_absent(profile)
     for version in range(1, updates + 1):
         for index in range(users):
             values = {name: f"{value}{version}" for name, value in changes.items()}
-            stack["repository"].update(f"user-{prefix}-{index:03}", values, expected_version=version)
-    return [record for record in stack["stream"].read() if record["eventName"] == "MODIFY"]
+            stack.repository.update(f"user-{prefix}-{index:03}", values, expected_version=version)
+    return [record for record in stack.stream.read() if record["eventName"] == "MODIFY"]
 
 
-class _Minute:
-    """A stream function's invocation: 60 s left, as the template's timeout gives."""
+def _calls(stack: MotoStack, function: str, records: list[Any]) -> Counter[str]:
+    """The AWS calls template.yaml's ``function`` makes for one batch of ``records``, in a 60 s invocation."""
+    from local.support import LambdaContext, handler_for
 
-    function_name = "bench"
-    memory_limit_in_mb = 512
-    aws_request_id = "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def _calls(stack: dict[str, Any], handler: Callable[[dict[str, Any], Any], Any], records: list[Any]) -> Counter[str]:
-    stack["calls"].clear()
-    handler({"Records": records}, _Minute())
-    return Counter(stack["calls"])
+    stack.calls.clear()
+    handler_for(function)({"Records": records}, LambdaContext.of(function))
+    return stack.calls.counts
 
 
 def calls_per_100_changed_records() -> list[tuple[str, Counter[str]]]:
-    from stream_handlers.publish_events.app import handler as publish_records
-    from stream_handlers.sync_cognito.app import handler as sync_records
-
+    publish, sync = "PublishEventsFunction", "SyncCognitoFunction"
     rows = []
     with _stack() as stack:
         records = _changed_records(stack, users=100, updates=1, changes={"plan": "pro"})
-        rows.append(("publish: 100 updates of 100 users", _calls(stack, publish_records, records)))
-        rows.append(("sync: 100 synced updates of 100 users", _calls(stack, sync_records, records)))
+        rows.append(("publish: 100 updates of 100 users", _calls(stack, publish, records)))
+        rows.append(("sync: 100 synced updates of 100 users", _calls(stack, sync, records)))
         records = _changed_records(stack, users=50, updates=2, changes={"plan": "pro"})
-        rows.append(("sync: 100 synced updates of 50 users", _calls(stack, sync_records, records)))
+        rows.append(("sync: 100 synced updates of 50 users", _calls(stack, sync, records)))
         records = _changed_records(stack, users=100, updates=1, changes={"given_name": "Ada"})
-        rows.append(("sync: 100 non-synced updates", _calls(stack, sync_records, records)))
+        rows.append(("sync: 100 non-synced updates", _calls(stack, sync, records)))
     return rows
 
 
@@ -147,7 +110,7 @@ def per_record_cost() -> float:
 
 def cold_starts() -> None:
     from bench.__main__ import EVENTS, Case, measure, report_calls, report_cold_starts
-    from tests.template import resource
+    from local.support import resource
 
     event = EVENTS.parent / "streams" / "stream_modify_synced.json"
 

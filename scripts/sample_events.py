@@ -7,37 +7,25 @@ and for tests. The poison sample is a real record whose image was then corrupted
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
-import boto3
-from moto import mock_aws
-
+from local.support import EVENTS, moto_stack
 from shared.profile import Profile
-from shared.repository import ProfileRepository
-from tests.streams import REGION, StreamReader
-from tests.template import create_table_kwargs
 
-EVENTS = Path(__file__).resolve().parent.parent / "events" / "streams"
 ADA = "0f8fad5b-d9cb-469f-a165-70867728950e"
 GRACE = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 CREATED = "2026-11-28T09:00:00.000Z"
 
 
 def _write(name: str, records: list[dict[str, Any]]) -> None:
-    path = EVENTS / name
+    path = EVENTS / "streams" / name
     path.write_text(json.dumps({"Records": records}, indent=2) + "\n")
     print(path)  # noqa: T201
 
 
 def main() -> None:
-    os.environ.update(AWS_DEFAULT_REGION=REGION, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")  # noqa: S106 - moto
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        table = client.create_table(**create_table_kwargs("ProfileTable", "profile-sync-ProfileTable"))
-        stream = StreamReader(table["TableDescription"]["LatestStreamArn"], REGION)
-        profiles = ProfileRepository(client, "profile-sync-ProfileTable")
+    with moto_stack(table_only=True, table_name="profile-sync-ProfileTable") as stack:
+        stream, profiles = stack.stream, stack.repository
         fields = {
             "email": "ada@example.com",
             "email_verified": True,
