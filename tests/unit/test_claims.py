@@ -2,6 +2,8 @@
 
 import json
 import random
+from collections.abc import Callable
+from typing import Any, Literal
 
 import pytest
 
@@ -28,15 +30,16 @@ FULL_PROFILE = {
 }
 
 
-def declared_claims(token: str) -> list[str]:
+def declared_claims(token: Literal["id", "access"]) -> list[str]:
     """The claim names the map declares for ``token``, in declaration order: each field's own
     claim and, in the ID token, the Cognito attribute a non-IdP field mirrors under another name."""
     names = []
     for spec in FIELDS:
         claim = spec.id_claim if token == "id" else spec.access_claim
         names += [claim] if claim else []
-        mirrored = token == "id" and spec.owner is not Owner.IDP and spec.cognito_attribute
-        names += [spec.cognito_attribute] if mirrored and spec.cognito_attribute != claim else []
+        attribute = spec.cognito_attribute
+        mirrored = token == "id" and spec.owner is not Owner.IDP and attribute
+        names += [attribute] if mirrored and attribute and attribute != claim else []
     return names
 
 
@@ -45,12 +48,15 @@ def mirrored_attributes() -> list[str]:
     return [spec.cognito_attribute for spec in FIELDS if spec.cognito_attribute and spec.owner is not Owner.IDP]
 
 
-def size(claims: dict) -> int:
+def size(claims: dict[str, Any]) -> int:
     return len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+Declare = Callable[..., None]  # the declare fixture: replaces the map with the FieldSpecs given
+
+
 @pytest.fixture
-def declare(monkeypatch):
+def declare(monkeypatch: pytest.MonkeyPatch) -> Declare:
     """Replace the field map the claims builder reads (for kinds or names the real map lacks)."""
 
     def _declare(*specs: FieldSpec) -> None:
@@ -62,7 +68,7 @@ def declare(monkeypatch):
 # --- V1: strings only ----------------------------------------------------------------
 
 
-def test_v1_claims_are_all_strings():
+def test_v1_claims_are_all_strings() -> None:
     # Given a full profile
     # When ID token claims are built for a V1 event
     result = build_claims(FULL_PROFILE, "id", strings_only=True, budget_bytes=BIG)
@@ -72,7 +78,7 @@ def test_v1_claims_are_all_strings():
     assert all(isinstance(value, str) for value in result.claims.values())
 
 
-def test_v1_lists_become_json_strings_that_parse_back():
+def test_v1_lists_become_json_strings_that_parse_back() -> None:
     # Given a profile with roles
     # When V1 claims are built
     result = build_claims(FULL_PROFILE, "id", strings_only=True, budget_bytes=BIG)
@@ -82,7 +88,7 @@ def test_v1_lists_become_json_strings_that_parse_back():
 
 
 @pytest.mark.parametrize(("value", "expected"), [(True, "true"), (False, "false")])
-def test_v1_booleans_become_lowercase_true_and_false(declare, value, expected):
+def test_v1_booleans_become_lowercase_true_and_false(declare: Declare, value: bool, expected: str) -> None:
     # Given a boolean field declared with an ID token claim
     declare(FieldSpec("mfa_enrolled", Owner.ADMIN, Kind.BOOLEAN, id_claim="mfa_enrolled"))
 
@@ -93,7 +99,7 @@ def test_v1_booleans_become_lowercase_true_and_false(declare, value, expected):
     assert result.claims == {"mfa_enrolled": expected}
 
 
-def test_v1_objects_become_json_strings_that_parse_back(declare):
+def test_v1_objects_become_json_strings_that_parse_back(declare: Declare) -> None:
     # Given an object field declared with an ID token claim
     declare(FieldSpec("preferences", Owner.USER, Kind.OBJECT, id_claim="prefs"))
     preferences = {"theme": "dark", "fontScale": 1.25, "digest": {"weekly": True}}
@@ -109,7 +115,7 @@ def test_v1_objects_become_json_strings_that_parse_back(declare):
 # --- V2/V3: JSON-typed ---------------------------------------------------------------
 
 
-def test_v2_claims_keep_their_json_types():
+def test_v2_claims_keep_their_json_types() -> None:
     # Given a full profile
     # When access token claims are built for a V2 event
     result = build_claims(FULL_PROFILE, "access", strings_only=False, budget_bytes=BIG)
@@ -120,7 +126,7 @@ def test_v2_claims_keep_their_json_types():
     assert result.claims["plan"] == "pro"
 
 
-def test_v2_booleans_stay_booleans(declare):
+def test_v2_booleans_stay_booleans(declare: Declare) -> None:
     # Given a boolean field declared with an access token claim
     declare(FieldSpec("mfa_enrolled", Owner.ADMIN, Kind.BOOLEAN, access_claim="mfa_enrolled"))
 
@@ -135,7 +141,7 @@ def test_v2_booleans_stay_booleans(declare):
 
 
 @pytest.mark.parametrize("token", ["id", "access"])
-def test_each_token_gets_exactly_the_claims_declared_for_it(token):
+def test_each_token_gets_exactly_the_claims_declared_for_it(token: Literal["id", "access"]) -> None:
     # Given a profile where every field is set
     # When claims are built for one token
     result = build_claims(FULL_PROFILE, token, strings_only=False, budget_bytes=BIG)
@@ -144,7 +150,7 @@ def test_each_token_gets_exactly_the_claims_declared_for_it(token):
     assert sorted(result.claims) == sorted(declared_claims(token))
 
 
-def test_field_goes_out_under_its_declared_claim_name():
+def test_field_goes_out_under_its_declared_claim_name() -> None:
     # Given a profile with a display name (declared as the "name" claim)
     # When ID token claims are built
     result = build_claims({"display_name": "Jane Doe"}, "id", strings_only=False, budget_bytes=BIG)
@@ -153,7 +159,7 @@ def test_field_goes_out_under_its_declared_claim_name():
     assert result.claims == {"name": "Jane Doe"}
 
 
-def test_access_only_field_stays_out_of_the_id_token():
+def test_access_only_field_stays_out_of_the_id_token() -> None:
     # Given a profile with feature flags (declared for the access token only)
     # When ID token claims are built
     result = build_claims({"flags": ["beta-search"]}, "id", strings_only=False, budget_bytes=BIG)
@@ -163,7 +169,7 @@ def test_access_only_field_stays_out_of_the_id_token():
 
 
 @pytest.mark.parametrize("empty", [None, [], {}])
-def test_empty_values_produce_no_claim(empty):
+def test_empty_values_produce_no_claim(empty: list[Any] | dict[str, Any] | None) -> None:
     # Given a profile whose roles are empty
     # When claims are built
     result = build_claims({"roles": empty, "plan": "pro"}, "access", strings_only=False, budget_bytes=BIG)
@@ -172,7 +178,7 @@ def test_empty_values_produce_no_claim(empty):
     assert "roles" not in result.claims
 
 
-def test_profile_keys_named_like_reserved_claims_never_become_claims():
+def test_profile_keys_named_like_reserved_claims_never_become_claims() -> None:
     # Given a profile carrying keys named like Cognito's own claims
     hostile = {"sub": "attacker", "cognito:groups": ["admin"], "aud": "x", "exp": 9_999_999_999, "plan": "pro"}
 
@@ -186,7 +192,7 @@ def test_profile_keys_named_like_reserved_claims_never_become_claims():
 @pytest.mark.parametrize(
     "claim", ["sub", "cognito:groups", "cognito:preferred_role", "aud", "exp", "token_use", "scope"]
 )
-def test_a_forbidden_claim_declared_in_the_map_is_never_emitted(declare, claim):
+def test_a_forbidden_claim_declared_in_the_map_is_never_emitted(declare: Declare, claim: str) -> None:
     # Given a map that (wrongly) declares a field under a forbidden claim name
     declare(
         FieldSpec("tenant_id", Owner.ADMIN, id_claim=claim, access_claim=claim),
@@ -208,7 +214,7 @@ def test_a_forbidden_claim_declared_in_the_map_is_never_emitted(declare, claim):
 # --- size budget ---------------------------------------------------------------------
 
 
-def test_claims_within_the_budget_are_all_kept():
+def test_claims_within_the_budget_are_all_kept() -> None:
     # Given a full profile and a budget it fits in
     # When ID token claims are built
     result = build_claims(FULL_PROFILE, "id", strings_only=True, budget_bytes=BIG)
@@ -217,7 +223,7 @@ def test_claims_within_the_budget_are_all_kept():
     assert result.dropped == ()
 
 
-def test_over_budget_claims_drop_the_last_declared_first():
+def test_over_budget_claims_drop_the_last_declared_first() -> None:
     # Given a full profile and a budget that fits only part of its ID token claims
     everything = build_claims(FULL_PROFILE, "id", strings_only=True, budget_bytes=BIG).claims
     budget = size(everything) // 2
@@ -234,7 +240,7 @@ def test_over_budget_claims_drop_the_last_declared_first():
     assert size(result.claims) <= budget
 
 
-def test_dropped_claims_do_not_stop_at_the_first_that_fits():
+def test_dropped_claims_do_not_stop_at_the_first_that_fits() -> None:
     # Given a budget just one byte short of all ID token claims
     everything = build_claims(FULL_PROFILE, "id", strings_only=True, budget_bytes=BIG).claims
 
@@ -245,7 +251,7 @@ def test_dropped_claims_do_not_stop_at_the_first_that_fits():
     assert result.dropped == (declared_claims("id")[-1],)
 
 
-def test_budget_drop_does_not_depend_on_the_order_of_the_profile_fields():
+def test_budget_drop_does_not_depend_on_the_order_of_the_profile_fields() -> None:
     # Given the same profile with its keys in reverse order
     reordered = dict(reversed(list(FULL_PROFILE.items())))
 
@@ -260,7 +266,7 @@ def test_budget_drop_does_not_depend_on_the_order_of_the_profile_fields():
 
 
 @pytest.mark.parametrize(("budget", "fits"), [(100, False), (140, True)])
-def test_budget_is_counted_in_utf8_bytes_of_compact_json(budget, fits):
+def test_budget_is_counted_in_utf8_bytes_of_compact_json(budget: int, fits: bool) -> None:
     # Given a name of 60 two-byte characters: 71 characters of compact JSON, 131 bytes in UTF-8
     # (escaped as \u00e9 or with spaces after separators it would be longer still)
     fields = {"display_name": "\u00e9" * 60}
@@ -293,7 +299,7 @@ def random_text(rng: random.Random) -> str:
     return '"}, "sub": "attacker'
 
 
-def random_value(rng: random.Random, depth: int = 0):
+def random_value(rng: random.Random, depth: int = 0) -> Any:
     choice = rng.randrange(8 if depth < 2 else 5)
     if choice == 0:
         return None
@@ -312,18 +318,18 @@ def random_value(rng: random.Random, depth: int = 0):
     return rng.choice([[], {}])
 
 
-def random_profile(rng: random.Random) -> dict:
+def random_profile(rng: random.Random) -> dict[str, Any]:
     keys = [spec.name for spec in FIELDS] + HOSTILE_KEYS + ["is_admin", "custom:plan"]
     return {key: random_value(rng) for key in rng.sample(keys, rng.randrange(0, len(keys)))}
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_no_forbidden_claim_is_ever_emitted_and_v1_values_are_always_strings(seed):
+def test_no_forbidden_claim_is_ever_emitted_and_v1_values_are_always_strings(seed: int) -> None:
     # Given many random profiles, including hostile keys, 10 KB strings and control characters
     rng = random.Random(seed)
     for _ in range(200):
         profile = random_profile(rng)
-        token = rng.choice(["id", "access"])
+        token: Literal["id", "access"] = rng.choice(["id", "access"])
         strings_only = rng.choice([True, False])
         budget = rng.choice([2, 64, 512, 2048, BIG])
 
@@ -347,7 +353,7 @@ def test_no_forbidden_claim_is_ever_emitted_and_v1_values_are_always_strings(see
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_no_forbidden_claim_is_emitted_whatever_claim_names_the_map_declares(declare, seed):
+def test_no_forbidden_claim_is_emitted_whatever_claim_names_the_map_declares(declare: Declare, seed: int) -> None:
     # Given random maps whose claim names are drawn from forbidden and ordinary names
     rng = random.Random(1_000 + seed)
     names = [*sorted(FORBIDDEN_CLAIMS), "cognito:groups", "cognito:roles", "plan", "tier", "tenant"]
@@ -371,7 +377,7 @@ def test_no_forbidden_claim_is_emitted_whatever_claim_names_the_map_declares(dec
 
 
 @pytest.mark.parametrize("strings_only", [True, False], ids=["v1", "v2"])
-def test_id_token_suppresses_a_mirrored_attribute_the_profile_does_not_hold(strings_only):
+def test_id_token_suppresses_a_mirrored_attribute_the_profile_does_not_hold(strings_only: bool) -> None:
     # Given a profile without a picture (Cognito's attribute may hold anything a user wrote there)
     profile = {key: value for key, value in FULL_PROFILE.items() if key != "picture"}
 
@@ -384,7 +390,7 @@ def test_id_token_suppresses_a_mirrored_attribute_the_profile_does_not_hold(stri
 
 
 @pytest.mark.parametrize("strings_only", [True, False], ids=["v1", "v2"])
-def test_id_token_states_a_mirrored_attribute_the_profile_holds(strings_only):
+def test_id_token_states_a_mirrored_attribute_the_profile_holds(strings_only: bool) -> None:
     # Given a profile with a picture
     # When ID token claims are built
     result = build_claims(FULL_PROFILE, "id", strings_only=strings_only, budget_bytes=BIG)
@@ -395,7 +401,7 @@ def test_id_token_states_a_mirrored_attribute_the_profile_holds(strings_only):
 
 
 @pytest.mark.parametrize("strings_only", [True, False], ids=["v1", "v2"])
-def test_id_token_states_attributes_mirrored_under_another_name_as_strings(strings_only):
+def test_id_token_states_attributes_mirrored_under_another_name_as_strings(strings_only: bool) -> None:
     # Given a profile with given and family names (no claim of their own) and a plan (claim "plan")
     profile = {"given_name": "Jane", "family_name": "Doe", "plan": "pro"}
 
@@ -409,7 +415,7 @@ def test_id_token_states_attributes_mirrored_under_another_name_as_strings(strin
     assert {"given_name", "family_name", "custom:plan"}.isdisjoint(result.suppress)
 
 
-def test_id_token_suppresses_given_family_name_and_plan_the_profile_does_not_hold():
+def test_id_token_suppresses_given_family_name_and_plan_the_profile_does_not_hold() -> None:
     # Given a profile with none of them
     # When ID token claims are built
     result = build_claims({"display_name": "Jane Doe"}, "id", strings_only=True, budget_bytes=BIG)
@@ -418,7 +424,7 @@ def test_id_token_suppresses_given_family_name_and_plan_the_profile_does_not_hol
     assert {"given_name", "family_name", "custom:plan", "custom:tenant_id"} <= set(result.suppress)
 
 
-def test_idp_owned_attributes_are_neither_stated_nor_suppressed():
+def test_idp_owned_attributes_are_neither_stated_nor_suppressed() -> None:
     # Given a profile without an email (email is Cognito's to state)
     profile = {key: value for key, value in FULL_PROFILE.items() if key not in ("email", "email_verified")}
 
@@ -429,7 +435,7 @@ def test_idp_owned_attributes_are_neither_stated_nor_suppressed():
     assert {"email", "email_verified"}.isdisjoint([*result.claims, *result.suppress])
 
 
-def test_access_token_claims_suppress_nothing():
+def test_access_token_claims_suppress_nothing() -> None:
     # Given a profile with none of the mirrored attributes
     # When access token claims are built
     result = build_claims({"roles": ["editor"]}, "access", strings_only=False, budget_bytes=BIG)
@@ -438,7 +444,7 @@ def test_access_token_claims_suppress_nothing():
     assert result.suppress == ()
 
 
-def test_a_mirrored_attribute_dropped_for_the_budget_is_suppressed():
+def test_a_mirrored_attribute_dropped_for_the_budget_is_suppressed() -> None:
     # Given a budget one byte short of a full profile's ID token claims (picture is declared last)
     everything = build_claims(FULL_PROFILE, "id", strings_only=True, budget_bytes=BIG).claims
 

@@ -3,6 +3,7 @@
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from shared.fields import BY_NAME, FIELDS, Owner
 from shared.profile import (
     SCHEMA_VERSION,
     Profile,
+    Rejected,
     UndecodableProfile,
     idp_changes,
     profile_from_cognito,
@@ -21,21 +23,23 @@ NOW = "2026-11-28T03:00:00.000Z"
 LATER = "2026-11-29T08:30:00.000Z"
 
 
-def sign_up(name: str) -> tuple[str, str, dict]:
+def sign_up(name: str) -> tuple[str, str, dict[str, Any]]:
     """The sub, user name and attributes of a sample post-confirmation event."""
     event = json.loads((EVENTS / f"post_confirmation_{name}.json").read_text())
     attributes = event["request"]["userAttributes"]
     return attributes["sub"], event["userName"], dict(attributes)
 
 
-def build(attributes: dict, username: str = "d4a8f4e8-30a1-70c2-6b1e-9f2c7d3e5a10"):
+def build(
+    attributes: dict[str, Any], username: str = "d4a8f4e8-30a1-70c2-6b1e-9f2c7d3e5a10"
+) -> tuple[Profile, list[Rejected]]:
     return profile_from_cognito("d4a8f4e8-30a1-70c2-6b1e-9f2c7d3e5a10", username, attributes, now=NOW)
 
 
 # --- from Cognito attributes ---------------------------------------------------------
 
 
-def test_email_sign_up_profile_is_keyed_by_sub_and_created_now_in_the_current_schema():
+def test_email_sign_up_profile_is_keyed_by_sub_and_created_now_in_the_current_schema() -> None:
     # Given an email user's confirmed sign-up
     sub, username, attributes = sign_up("email_sign_up")
 
@@ -49,7 +53,7 @@ def test_email_sign_up_profile_is_keyed_by_sub_and_created_now_in_the_current_sc
     assert rejected == []
 
 
-def test_new_profile_version_is_the_creation_time_in_microseconds():
+def test_new_profile_version_is_the_creation_time_in_microseconds() -> None:
     # Given an email user's confirmed sign-up
     sub, username, attributes = sign_up("email_sign_up")
 
@@ -63,7 +67,7 @@ def test_new_profile_version_is_the_creation_time_in_microseconds():
     assert profile.version < 2**53  # exact in JavaScript
 
 
-def test_email_sign_up_profile_mirrors_email_and_its_verification():
+def test_email_sign_up_profile_mirrors_email_and_its_verification() -> None:
     # Given an email user's confirmed sign-up ("true" as Cognito sends it)
     sub, username, attributes = sign_up("email_sign_up")
 
@@ -75,7 +79,7 @@ def test_email_sign_up_profile_mirrors_email_and_its_verification():
     assert profile.fields["email_verified"] is True
 
 
-def test_email_user_signs_in_with_the_cognito_provider():
+def test_email_user_signs_in_with_the_cognito_provider() -> None:
     # Given an email user: no identities attribute, a UUID user name
     sub, username, attributes = sign_up("email_sign_up")
 
@@ -86,7 +90,7 @@ def test_email_user_signs_in_with_the_cognito_provider():
     assert profile.fields["providers"] == ["Cognito"]
 
 
-def test_google_user_provider_comes_from_the_identities_json_string():
+def test_google_user_provider_comes_from_the_identities_json_string() -> None:
     # Given a Google user's first sign-in (identities is a JSON string)
     sub, username, attributes = sign_up("google_sign_up")
 
@@ -98,7 +102,7 @@ def test_google_user_provider_comes_from_the_identities_json_string():
     assert rejected == []
 
 
-def test_google_user_profile_takes_the_mapped_name_and_picture():
+def test_google_user_profile_takes_the_mapped_name_and_picture() -> None:
     # Given a Google user's first sign-in with name and picture from the attribute mapping
     sub, username, attributes = sign_up("google_sign_up")
 
@@ -110,7 +114,7 @@ def test_google_user_profile_takes_the_mapped_name_and_picture():
     assert profile.fields["picture"] == attributes["picture"]
 
 
-def test_apple_user_provider_comes_from_the_identities_json_string():
+def test_apple_user_provider_comes_from_the_identities_json_string() -> None:
     # Given an Apple user's first authorisation
     sub, username, attributes = sign_up("apple_sign_up")
 
@@ -121,7 +125,7 @@ def test_apple_user_provider_comes_from_the_identities_json_string():
     assert profile.fields["providers"] == ["SignInWithApple"]
 
 
-def test_apple_first_authorisation_given_and_family_name_become_the_display_name():
+def test_apple_first_authorisation_given_and_family_name_become_the_display_name() -> None:
     # Given Apple's first authorisation: given and family name, no name attribute
     sub, username, attributes = sign_up("apple_sign_up")
     assert "name" not in attributes
@@ -137,7 +141,7 @@ def test_apple_first_authorisation_given_and_family_name_become_the_display_name
     )
 
 
-def test_apple_private_relay_email_is_kept():
+def test_apple_private_relay_email_is_kept() -> None:
     # Given an Apple user who hid their address behind the private relay
     sub, username, attributes = sign_up("apple_sign_up")
 
@@ -148,7 +152,7 @@ def test_apple_private_relay_email_is_kept():
     assert profile.fields["email"].endswith("@privaterelay.appleid.com")
 
 
-def test_display_name_built_from_long_given_and_family_names_stays_within_its_limit():
+def test_display_name_built_from_long_given_and_family_names_stays_within_its_limit() -> None:
     # Given given and family names each at their own limit
     attributes = {"given_name": "G" * 128, "family_name": "F" * 128}
 
@@ -164,7 +168,7 @@ def test_display_name_built_from_long_given_and_family_names_stays_within_its_li
     ["not json", "null", '"Google"', '[{"userId": "1098"}]', "[{}]", '[{"providerName": "Goo\\u0000gle"}]'],
     ids=["not-json", "null", "json-string", "no-provider-name", "empty-entry", "control-character"],
 )
-def test_unusable_identities_fall_back_to_the_user_name_prefix(identities):
+def test_unusable_identities_fall_back_to_the_user_name_prefix(identities: str) -> None:
     # Given a Google user whose identities attribute cannot be read
     sub, username, attributes = sign_up("google_sign_up")
     attributes["identities"] = identities
@@ -176,7 +180,7 @@ def test_unusable_identities_fall_back_to_the_user_name_prefix(identities):
     assert profile.fields["providers"] == ["Google"]
 
 
-def test_unusable_identities_are_reported_without_their_value():
+def test_unusable_identities_are_reported_without_their_value() -> None:
     # Given an Apple user whose identities attribute is malformed
     sub, username, attributes = sign_up("apple_sign_up")
     attributes["identities"] = "[{broken-Zq7Marker"
@@ -190,7 +194,7 @@ def test_unusable_identities_are_reported_without_their_value():
     assert "Zq7Marker" not in rejected[0].reason
 
 
-def test_user_name_prefix_is_not_trusted_when_identities_names_the_provider():
+def test_user_name_prefix_is_not_trusted_when_identities_names_the_provider() -> None:
     # Given a user whose identities say Google, whatever the user name looks like
     sub, _, attributes = sign_up("google_sign_up")
 
@@ -201,7 +205,7 @@ def test_user_name_prefix_is_not_trusted_when_identities_names_the_provider():
     assert profile.fields["providers"] == ["Google"]
 
 
-def test_admin_owned_attributes_are_never_taken_from_cognito_attributes():
+def test_admin_owned_attributes_are_never_taken_from_cognito_attributes() -> None:
     # Given attributes carrying every admin-owned Cognito attribute (a client could have written them)
     admin = {
         spec.cognito_attribute: "enterprise" for spec in FIELDS if spec.owner is Owner.ADMIN and spec.cognito_attribute
@@ -221,7 +225,7 @@ def test_admin_owned_attributes_are_never_taken_from_cognito_attributes():
     "attribute",
     ["sub", "cognito:groups", "cognito:user_status", "custom:is_admin", "roles", "flags", "aud"],
 )
-def test_attributes_the_map_does_not_declare_never_become_fields(attribute):
+def test_attributes_the_map_does_not_declare_never_become_fields(attribute: str) -> None:
     # Given an attribute outside the map (or named like an admin field)
     # When the profile is built
     profile, _ = build({"email": "jane.doe@example.com", attribute: "Zq7Marker"})
@@ -230,7 +234,7 @@ def test_attributes_the_map_does_not_declare_never_become_fields(attribute):
     assert "Zq7Marker" not in json.dumps(profile.fields)
 
 
-def test_hostile_values_are_left_out_and_reported_while_the_rest_are_kept():
+def test_hostile_values_are_left_out_and_reported_while_the_rest_are_kept() -> None:
     # Given a sign-up whose name has a NUL, locale is 10 KB and picture is a script URL
     _, username, attributes = sign_up("email_sign_up")
     attributes |= {"name": "Jane\x00Zq7Marker", "locale": "Zq7Marker" * 1_200, "picture": "javascript:Zq7Marker"}
@@ -247,7 +251,7 @@ def test_hostile_values_are_left_out_and_reported_while_the_rest_are_kept():
     assert all("Zq7Marker" not in problem.reason for problem in rejected)
 
 
-def test_empty_attribute_values_are_skipped_without_a_report():
+def test_empty_attribute_values_are_skipped_without_a_report() -> None:
     # Given attributes present but empty (Cognito sends "" for cleared values)
     # When the profile is built
     profile, rejected = build({"email": "jane.doe@example.com", "name": "", "locale": ""})
@@ -266,7 +270,7 @@ def google_profile() -> Profile:
     return profile
 
 
-def test_item_round_trip_gives_back_the_same_profile():
+def test_item_round_trip_gives_back_the_same_profile() -> None:
     # Given a profile with admin fields and preferences set
     profile = google_profile().with_changes(
         {"plan": "pro", "roles": ["editor"], "preferences": {"theme": "dark"}}, LATER
@@ -279,7 +283,7 @@ def test_item_round_trip_gives_back_the_same_profile():
     assert restored == profile
 
 
-def test_item_is_keyed_by_user_id():
+def test_item_is_keyed_by_user_id() -> None:
     # Given a profile
     profile = google_profile()
 
@@ -290,7 +294,7 @@ def test_item_is_keyed_by_user_id():
     assert item["user_id"] == profile.user_id
 
 
-def test_none_fields_are_not_written_to_the_item():
+def test_none_fields_are_not_written_to_the_item() -> None:
     # Given a profile whose fields hold a None (e.g. built by hand)
     profile = Profile("u-1", "u-1", NOW, NOW, fields={"email": "a@example.com", "locale": None})
 
@@ -301,7 +305,7 @@ def test_none_fields_are_not_written_to_the_item():
     assert "locale" not in item
 
 
-def test_reading_an_item_ignores_attributes_the_map_does_not_declare():
+def test_reading_an_item_ignores_attributes_the_map_does_not_declare() -> None:
     # Given a stored item with stray attributes, some named like forbidden claims
     item = google_profile().to_item() | {"sub": "x", "cognito:groups": ["admin"], "is_admin": True}
 
@@ -312,7 +316,7 @@ def test_reading_an_item_ignores_attributes_the_map_does_not_declare():
     assert set(profile.fields) <= set(BY_NAME)
 
 
-def test_field_values_cannot_overwrite_bookkeeping_attributes():
+def test_field_values_cannot_overwrite_bookkeeping_attributes() -> None:
     # Given a profile whose fields mapping (wrongly) carries bookkeeping names
     profile = Profile("u-1", "name-1", NOW, NOW, fields={"user_id": "u-2", "version": 99}, version=3)
 
@@ -326,7 +330,7 @@ def test_field_values_cannot_overwrite_bookkeeping_attributes():
 # --- changes -------------------------------------------------------------------------
 
 
-def test_with_changes_bumps_the_version_and_update_time_only():
+def test_with_changes_bumps_the_version_and_update_time_only() -> None:
     # Given a stored profile
     profile = google_profile()
 
@@ -339,7 +343,7 @@ def test_with_changes_bumps_the_version_and_update_time_only():
     assert changed.fields["locale"] == "fr-FR"
 
 
-def test_with_changes_none_removes_the_field():
+def test_with_changes_none_removes_the_field() -> None:
     # Given a profile with a picture
     profile = google_profile()
     assert "picture" in profile.fields
@@ -351,7 +355,7 @@ def test_with_changes_none_removes_the_field():
     assert "picture" not in changed.fields
 
 
-def test_with_changes_leaves_the_original_profile_untouched():
+def test_with_changes_leaves_the_original_profile_untouched() -> None:
     # Given a profile
     profile = google_profile()
     before, version = dict(profile.fields), profile.version
@@ -364,7 +368,7 @@ def test_with_changes_leaves_the_original_profile_untouched():
     assert profile.version == version
 
 
-def test_native_user_with_a_federated_looking_user_name_stays_a_cognito_user():
+def test_native_user_with_a_federated_looking_user_name_stays_a_cognito_user() -> None:
     # Given a native user (no identities attribute) who chose a user name like a Google one
     _, _, attributes = sign_up("email_sign_up")
     attributes.pop("identities", None)
@@ -377,7 +381,7 @@ def test_native_user_with_a_federated_looking_user_name_stays_a_cognito_user():
     assert rejected == []
 
 
-def test_display_name_cut_to_its_limit_does_not_end_in_a_space():
+def test_display_name_cut_to_its_limit_does_not_end_in_a_space() -> None:
     # Given given and family names whose join crosses the display name limit at a space
     limit = BY_NAME["display_name"].max_length
     attributes = {"given_name": "a" * (limit - 1), "family_name": "Family"}
@@ -409,7 +413,9 @@ def test_display_name_cut_to_its_limit_does_not_end_in_a_space():
         ("created_at", ["Zq7Marker"]),
     ],
 )
-def test_item_that_does_not_fit_the_map_is_refused_naming_the_attribute_not_the_value(attribute, value):
+def test_item_that_does_not_fit_the_map_is_refused_naming_the_attribute_not_the_value(
+    attribute: str, value: Any
+) -> None:
     # Given a stored item with one attribute written outside this code
     item = google_profile().to_item()
     item[attribute] = value
@@ -424,7 +430,7 @@ def test_item_that_does_not_fit_the_map_is_refused_naming_the_attribute_not_the_
     assert "4242424242" not in str(raised.value)
 
 
-def test_item_values_are_read_as_the_field_normalises_them():
+def test_item_values_are_read_as_the_field_normalises_them() -> None:
     # Given a stored item whose name carries surrounding spaces and whose providers repeat
     item = google_profile().to_item() | {"display_name": "  Sam Rivera ", "providers": ["Google", "Google"]}
 
@@ -439,13 +445,13 @@ def test_item_values_are_read_as_the_field_normalises_them():
 # --- IdP-owned fields that changed in Cognito ----------------------------------------
 
 
-def email_profile() -> tuple[Profile, dict]:
+def email_profile() -> tuple[Profile, dict[str, Any]]:
     sub, username, attributes = sign_up("email_sign_up")
     profile, _ = profile_from_cognito(sub, username, attributes, now=NOW)
     return profile, attributes
 
 
-def test_unchanged_attributes_change_nothing():
+def test_unchanged_attributes_change_nothing() -> None:
     # Given a profile and the same attributes it was built from ("true" as Cognito sends it)
     profile, attributes = email_profile()
 
@@ -456,7 +462,7 @@ def test_unchanged_attributes_change_nothing():
     assert (changes, rejected) == ({}, [])
 
 
-def test_changed_email_and_verification_are_changes():
+def test_changed_email_and_verification_are_changes() -> None:
     # Given Cognito now holds a new, not yet verified, address
     profile, attributes = email_profile()
     attributes |= {"email": "jane.new@example.com", "email_verified": "false"}
@@ -468,7 +474,7 @@ def test_changed_email_and_verification_are_changes():
     assert changes == {"email": "jane.new@example.com", "email_verified": False}
 
 
-def test_a_linked_provider_changes_the_providers():
+def test_a_linked_provider_changes_the_providers() -> None:
     # Given a Google user who has since linked Sign in with Apple
     profile = google_profile()
     attributes = {
@@ -484,7 +490,7 @@ def test_a_linked_provider_changes_the_providers():
     assert changes == {"providers": ["Google", "SignInWithApple"]}
 
 
-def test_absent_attributes_leave_their_fields_alone():
+def test_absent_attributes_leave_their_fields_alone() -> None:
     # Given attributes without email and email_verified (cognito-local omits email_verified)
     profile, attributes = email_profile()
     attributes = {key: value for key, value in attributes.items() if key not in ("email", "email_verified")}
@@ -496,7 +502,7 @@ def test_absent_attributes_leave_their_fields_alone():
     assert changes == {}
 
 
-def test_user_and_admin_owned_attributes_are_never_changes():
+def test_user_and_admin_owned_attributes_are_never_changes() -> None:
     # Given Cognito attributes a user (name, picture) or a client (custom:plan) could have written
     profile, attributes = email_profile()
     attributes |= {"name": "Mallory", "picture": "https://example.com/m.png", "custom:plan": "enterprise"}
@@ -508,7 +514,7 @@ def test_user_and_admin_owned_attributes_are_never_changes():
     assert changes == {}
 
 
-def test_invalid_email_is_reported_and_not_a_change():
+def test_invalid_email_is_reported_and_not_a_change() -> None:
     # Given Cognito holds an email with a bidi override
     profile, attributes = email_profile()
     attributes["email"] = "jane\u202eZq7Marker@example.com"
@@ -522,7 +528,7 @@ def test_invalid_email_is_reported_and_not_a_change():
     assert "Zq7Marker" not in rejected[0].reason
 
 
-def test_unreadable_identities_do_not_replace_the_providers():
+def test_unreadable_identities_do_not_replace_the_providers() -> None:
     # Given a Google user linked with Apple, whose identities attribute is now unreadable
     profile = google_profile().with_changes({"providers": ["Google", "SignInWithApple"]}, LATER)
     _, _, attributes = sign_up("google_sign_up")
@@ -536,7 +542,7 @@ def test_unreadable_identities_do_not_replace_the_providers():
     assert [problem.field for problem in rejected] == ["providers"]
 
 
-def test_a_native_user_who_linked_google_keeps_cognito_among_the_providers():
+def test_a_native_user_who_linked_google_keeps_cognito_among_the_providers() -> None:
     # Given a native user (a sub-like user name) whose identities list a linked Google account
     identities = json.dumps([{"providerName": "Google", "providerType": "Google", "userId": "1098"}])
 

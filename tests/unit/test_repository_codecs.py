@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,11 +13,11 @@ from shared.repository import from_dynamodb, to_dynamodb
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "cognito"
 
 
-def round_trip(item: dict) -> dict:
+def round_trip(item: dict[str, Any]) -> dict[str, Any]:
     return from_dynamodb(to_dynamodb(item))
 
 
-def test_plain_values_survive_the_round_trip():
+def test_plain_values_survive_the_round_trip() -> None:
     # Given an item with strings, booleans, None, lists and nested objects
     item = {
         "user_id": "u-1",
@@ -31,7 +32,7 @@ def test_plain_values_survive_the_round_trip():
     assert round_trip(item) == item
 
 
-def test_floats_in_nested_objects_come_back_as_the_same_floats():
+def test_floats_in_nested_objects_come_back_as_the_same_floats() -> None:
     # Given preferences holding non-integral floats at several depths
     item = {"preferences": {"fontScale": 1.25, "ratio": 0.1, "layout": {"split": [0.3333, -2.5e-7]}}}
 
@@ -44,7 +45,7 @@ def test_floats_in_nested_objects_come_back_as_the_same_floats():
     assert all(isinstance(value, float) for value in [*split, restored["preferences"]["ratio"]])
 
 
-def test_ints_stay_ints():
+def test_ints_stay_ints() -> None:
     # Given integers at the top level and nested, one of them 38 digits long
     item = {"version": 7, "preferences": {"hour": 9, "counts": [0, -3], "big": 10**37}}
 
@@ -58,7 +59,7 @@ def test_ints_stay_ints():
     assert type(restored["preferences"]["big"]) is int
 
 
-def test_floats_are_written_as_dynamodb_numbers_in_decimal_notation():
+def test_floats_are_written_as_dynamodb_numbers_in_decimal_notation() -> None:
     # Given a float DynamoDB cannot take as a binary float
     # When it is converted
     attribute = to_dynamodb({"preferences": {"ratio": 0.1}})
@@ -67,7 +68,7 @@ def test_floats_are_written_as_dynamodb_numbers_in_decimal_notation():
     assert attribute == {"preferences": {"M": {"ratio": {"N": "0.1"}}}}
 
 
-def test_booleans_are_written_as_booleans_not_numbers():
+def test_booleans_are_written_as_booleans_not_numbers() -> None:
     # Given a boolean (an int subclass in Python)
     # When it is converted
     attribute = to_dynamodb({"email_verified": True})
@@ -76,7 +77,7 @@ def test_booleans_are_written_as_booleans_not_numbers():
     assert attribute == {"email_verified": {"BOOL": True}}
 
 
-def test_string_sets_are_read_as_sorted_lists():
+def test_string_sets_are_read_as_sorted_lists() -> None:
     # Given a string set written by another tool (DynamoDB keeps no order in sets)
     flags = [f"flag-{index:02d}" for index in range(30)]
 
@@ -87,7 +88,7 @@ def test_string_sets_are_read_as_sorted_lists():
     assert plain == {"flags": flags}
 
 
-def test_profile_survives_item_and_attribute_encoding():
+def test_profile_survives_item_and_attribute_encoding() -> None:
     # Given a Google user's profile, changed once
     event = json.loads((EVENTS / "post_confirmation_google_sign_up.json").read_text())
     attributes = event["request"]["userAttributes"]
@@ -104,7 +105,7 @@ def test_profile_survives_item_and_attribute_encoding():
 @pytest.mark.parametrize(
     "number", [float("nan"), float("inf"), 1e200, 1e-200, 10**40], ids=["nan", "inf", "1e200", "1e-200", "10**40"]
 )
-def test_preferences_accepted_by_validation_can_be_stored(number):
+def test_preferences_accepted_by_validation_can_be_stored(number: float) -> None:
     # Given preferences holding a number (as a user could send in a JSON body)
     preferences = {"fontScale": number}
 
@@ -119,7 +120,7 @@ def test_preferences_accepted_by_validation_can_be_stored(number):
 
 
 @pytest.mark.parametrize("number", [1e38, 1e125, 10**40, 12345678901234567890123456789012345678.0])
-def test_a_number_the_map_accepts_is_stored_and_read_back(number):
+def test_a_number_the_map_accepts_is_stored_and_read_back(number: float) -> None:
     # Given preferences holding a large number the field map accepts
     preferences = BY_NAME["preferences"].validate({"x": number})
     profile = Profile("u1", "u1", "t", "t", {"preferences": preferences}, version=1)

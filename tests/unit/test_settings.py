@@ -1,6 +1,7 @@
 """Settings read from the environment: clear errors naming the variable, typed values, cached."""
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Literal
 
 import pytest
@@ -29,7 +30,7 @@ VARIABLES = [
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts from an environment without these variables and an empty cache."""
     for variable in VARIABLES:
         monkeypatch.delenv(variable, raising=False)
@@ -38,7 +39,7 @@ def clean_environment(monkeypatch):
     settings.load.cache_clear()
 
 
-def test_missing_required_variable_raises_an_error_naming_it():
+def test_missing_required_variable_raises_an_error_naming_it() -> None:
     # Given no PROFILE_TABLE_NAME in the environment
     # When the trigger settings are loaded
     with pytest.raises(SettingsError) as caught:
@@ -48,7 +49,7 @@ def test_missing_required_variable_raises_an_error_naming_it():
     assert "PROFILE_TABLE_NAME" in str(caught.value)
 
 
-def test_empty_required_variable_counts_as_missing(monkeypatch):
+def test_empty_required_variable_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given PROFILE_TABLE_NAME set to an empty string
     monkeypatch.setenv("PROFILE_TABLE_NAME", "")
 
@@ -57,7 +58,7 @@ def test_empty_required_variable_counts_as_missing(monkeypatch):
         settings.load(TriggerSettings)
 
 
-def test_unset_optional_variables_keep_their_declared_defaults(monkeypatch):
+def test_unset_optional_variables_keep_their_declared_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given only the required variable
     monkeypatch.setenv("TABLE_NAME", "profiles")
 
@@ -68,7 +69,7 @@ def test_unset_optional_variables_keep_their_declared_defaults(monkeypatch):
     assert loaded == ExampleSettings(table_name="profiles")
 
 
-def test_string_variable_is_taken_as_is(monkeypatch):
+def test_string_variable_is_taken_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the table name in the environment
     monkeypatch.setenv("PROFILE_TABLE_NAME", "profile-sync-ProfileTable-1ABC")
 
@@ -79,7 +80,7 @@ def test_string_variable_is_taken_as_is(monkeypatch):
     assert loaded.profile_table_name == "profile-sync-ProfileTable-1ABC"
 
 
-def test_literal_variable_accepts_a_declared_choice(monkeypatch):
+def test_literal_variable_accepts_a_declared_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given fail-closed chosen for the pre-token trigger
     monkeypatch.setenv("PROFILE_TABLE_NAME", "profiles")
     monkeypatch.setenv("ON_STORE_ERROR", "closed")
@@ -92,7 +93,9 @@ def test_literal_variable_accepts_a_declared_choice(monkeypatch):
 
 
 @pytest.mark.parametrize("value", ["CLOSED", "fail-closed", "maybe"])
-def test_literal_variable_rejects_other_values_naming_the_variable_and_choices(monkeypatch, value):
+def test_literal_variable_rejects_other_values_naming_the_variable_and_choices(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     # Given a value outside the declared choices (the match is exact)
     monkeypatch.setenv("PROFILE_TABLE_NAME", "profiles")
     monkeypatch.setenv("ON_STORE_ERROR", value)
@@ -112,7 +115,7 @@ def test_literal_variable_rejects_other_values_naming_the_variable_and_choices(m
     ("value", "expected"),
     [("true", True), ("TRUE", True), ("1", True), ("false", False), ("False", False), ("0", False)],
 )
-def test_boolean_variable_is_parsed(monkeypatch, value, expected):
+def test_boolean_variable_is_parsed(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
     # Given a boolean variable in one of its accepted spellings
     monkeypatch.setenv("TABLE_NAME", "profiles")
     monkeypatch.setenv("ENABLED", value)
@@ -125,7 +128,7 @@ def test_boolean_variable_is_parsed(monkeypatch, value, expected):
 
 
 @pytest.mark.parametrize("value", ["yes", "on", "2", "tru"])
-def test_boolean_variable_rejects_other_words_naming_the_variable(monkeypatch, value):
+def test_boolean_variable_rejects_other_words_naming_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     # Given a boolean variable that is not true/false/1/0
     monkeypatch.setenv("TABLE_NAME", "profiles")
     monkeypatch.setenv("ENABLED", value)
@@ -135,7 +138,7 @@ def test_boolean_variable_rejects_other_words_naming_the_variable(monkeypatch, v
         settings.load(ExampleSettings)
 
 
-def test_number_variables_are_converted_to_their_declared_types(monkeypatch):
+def test_number_variables_are_converted_to_their_declared_types(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a timeout and an attempt count
     monkeypatch.setenv("PROFILE_TABLE_NAME", "profiles")
     monkeypatch.setenv("CONNECT_TIMEOUT_SECONDS", "0.25")
@@ -151,7 +154,7 @@ def test_number_variables_are_converted_to_their_declared_types(monkeypatch):
 
 
 @pytest.mark.parametrize(("variable", "value"), [("READ_TIMEOUT_SECONDS", "fast"), ("MAX_ATTEMPTS", "2.5")])
-def test_non_numeric_variable_is_rejected_naming_it(monkeypatch, variable, value):
+def test_non_numeric_variable_is_rejected_naming_it(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     # Given a number variable that does not parse as its type
     monkeypatch.setenv("PROFILE_TABLE_NAME", "profiles")
     monkeypatch.setenv(variable, value)
@@ -162,7 +165,7 @@ def test_non_numeric_variable_is_rejected_naming_it(monkeypatch, variable, value
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "-0.5"])
-def test_zero_or_negative_number_is_rejected(monkeypatch, value):
+def test_zero_or_negative_number_is_rejected(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     # Given a timeout that is not positive
     monkeypatch.setenv("PROFILE_TABLE_NAME", "profiles")
     monkeypatch.setenv("CONNECT_TIMEOUT_SECONDS", value)
@@ -173,7 +176,7 @@ def test_zero_or_negative_number_is_rejected(monkeypatch, value):
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "Infinity"])
-def test_non_finite_number_is_rejected(monkeypatch, value):
+def test_non_finite_number_is_rejected(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     # Given a timeout that is not a finite number
     monkeypatch.setenv("PROFILE_TABLE_NAME", "profiles")
     monkeypatch.setenv("READ_TIMEOUT_SECONDS", value)
@@ -183,7 +186,7 @@ def test_non_finite_number_is_rejected(monkeypatch, value):
         settings.load(TriggerSettings)
 
 
-def test_env_metadata_names_the_variable_to_read(monkeypatch):
+def test_env_metadata_names_the_variable_to_read(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the bus name under the variable the field's metadata names (and a decoy under the field name)
     monkeypatch.setenv("TABLE_NAME", "profiles")
     monkeypatch.setenv("EXAMPLE_EVENT_BUS", "profile-events")
@@ -196,7 +199,7 @@ def test_env_metadata_names_the_variable_to_read(monkeypatch):
     assert loaded.bus == "profile-events"
 
 
-def test_settings_are_read_once_and_cached_until_cleared(monkeypatch):
+def test_settings_are_read_once_and_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given settings loaded once
     monkeypatch.setenv("PROFILE_TABLE_NAME", "first")
     first = settings.load(TriggerSettings)
@@ -210,7 +213,7 @@ def test_settings_are_read_once_and_cached_until_cleared(monkeypatch):
     assert settings.load(TriggerSettings).profile_table_name == "second"
 
 
-def test_a_failed_load_is_not_cached(monkeypatch):
+def test_a_failed_load_is_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a load that failed for a missing variable
     with pytest.raises(SettingsError):
         settings.load(TriggerSettings)
@@ -222,7 +225,7 @@ def test_a_failed_load_is_not_cached(monkeypatch):
     assert settings.load(TriggerSettings).profile_table_name == "profiles"
 
 
-def test_a_field_without_a_variable_is_refused_by_name():
+def test_a_field_without_a_variable_is_refused_by_name() -> None:
     # Given settings with a field that names no environment variable
     @dataclasses.dataclass(frozen=True)
     class Careless:

@@ -16,7 +16,8 @@ EVENTS = Path(__file__).resolve().parents[2] / "events" / "streams"
 
 
 def sample(name: str) -> list[dict[str, Any]]:
-    return json.loads((EVENTS / name).read_text())["Records"]
+    records: list[dict[str, Any]] = json.loads((EVENTS / name).read_text())["Records"]
+    return records
 
 
 def entry(record: dict[str, Any], include_pii: bool = False) -> dict[str, Any] | None:
@@ -212,7 +213,9 @@ def modify(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         ({"L": [{"N": "1"}]}, {"L": [{"BOOL": True}]}),
     ],
 )
-def test_a_change_of_type_or_of_a_digit_beyond_float_precision_is_published(before: dict, after: dict) -> None:
+def test_a_change_of_type_or_of_a_digit_beyond_float_precision_is_published(
+    before: dict[str, Any], after: dict[str, Any]
+) -> None:
     # Given an update of a preference from one value to another that Python's == calls equal
     record = modify({"preferences": {"M": {"x": before}}}, {"preferences": {"M": {"x": after}}})
 
