@@ -23,6 +23,7 @@ HARNESS = Path(__file__).with_name("harness.py")
 EVENTS = ROOT / "events" / "cognito"
 RUNS = 11
 TRIGGER_COLD_START_LIMIT = 1.10
+API_COLD_START_LIMIT = 1.30
 ARTIFACT_LIMIT_MB = 9.0
 MISSED: list[str] = []  # every figure that missed its target: `make bench` fails on any
 
@@ -82,6 +83,18 @@ def trigger_cases() -> list[Case]:
         Case("pre-token, no profile yet", "PreTokenGenerationFunction", handler("PreTokenGenerationFunction"),
              EVENTS / "pre_token_v2_authentication.json", {"GetItem": {}},
              expected_calls={"GetItem": 1, "PutItem": 1}),
+    ]  # fmt: skip
+
+
+def api_cases() -> list[Case]:
+    from tests.template import resource
+
+    handler = str(resource("ProfileApiFunction")["Properties"]["Handler"])
+    event = ROOT / "events" / "api" / "get_me_profile.json"
+    return [
+        Case("GET /me/profile, profile exists", "ProfileApiFunction", handler, event,
+             {"GetItem": {"Item": PROFILE_ITEM}}, env={"USER_POOL_ID": "us-east-1_bench"},
+             expected_calls={"GetItem": 1}),
     ]  # fmt: skip
 
 
@@ -178,6 +191,11 @@ def main() -> None:
     print("where the import time goes (python -X importtime, one run):")
     for function, handler in sorted({(case.function, case.handler) for case in cases}):
         print(f"  {function}: {import_costs(function, handler)}")
+    report_calls(cases)
+
+    print("\n== Profile API ==")
+    cases = api_cases()
+    report_cold_starts(measure(cases), cases, limit=API_COLD_START_LIMIT)
     report_calls(cases)
     report_artifacts()
 

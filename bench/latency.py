@@ -133,8 +133,95 @@ def pre_token_vs_get_item() -> dict[str, float]:
     }
 
 
+def api_vs_bare_calls() -> dict[str, float]:
+    """p99 of the API's warm GET and PATCH beside a bare GetItem and a bare conditional UpdateItem."""
+    event = json.loads((ROOT / "events" / "api" / "get_me_profile.json").read_text())
+    sub = event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
+    with dynamodb_local() as endpoint:
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "bench",  # DynamoDB Local takes any credentials
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "PROFILE_TABLE_NAME": TABLE,
+                "USER_POOL_ID": "us-east-1_bench",
+                "POWERTOOLS_METRICS_NAMESPACE": "bench",
+                "POWERTOOLS_SERVICE_NAME": "profile-api",
+            }
+        )
+        from api.profile.app import ApiSettings, handler
+        from shared import aws, settings
+        from shared.profile import Profile, first_version
+        from shared.repository import ProfileRepository
+        from tests.template import create_table_kwargs
+
+        aws.reset()
+        settings.load.cache_clear()
+        setup = aws.client("dynamodb", connect_timeout=5, read_timeout=30, max_attempts=3)
+        setup.create_table(**create_table_kwargs("ProfileTable", TABLE))
+        for user in (sub, "bare"):
+            profile = Profile(user, user, "t", "t", fields={"display_name": "Ada"}, version=first_version())
+            ProfileRepository(setup, TABLE).create_if_absent(profile)
+        client = settings.load(ApiSettings).client("dynamodb")  # what the handler's own calls use
+        bare = ProfileRepository(client, TABLE)
+        stored = bare.get("bare")
+        assert stored is not None
+        state: dict[str, Any] = {"etag": "", "bare_version": stored.version, "round": 0}
+
+        def get() -> None:
+            response = handler(json.loads(json.dumps(event)), _Context())
+            state["etag"] = response["headers"]["etag"]
+
+        def patch() -> None:
+            state["round"] += 1
+            request = {
+                **event,
+                "routeKey": "PATCH /me/profile",
+                "headers": {"content-type": "application/json", "if-match": state["etag"]},
+                "body": json.dumps({"display_name": f"Ada {state['round']}"}),
+            }
+            response = handler(request, _Context())
+            state["etag"] = response["headers"]["etag"]
+
+        def get_item() -> None:
+            client.get_item(TableName=TABLE, Key={"user_id": {"S": "bare"}}, ConsistentRead=True)
+
+        def update_item() -> None:
+            state["round"] += 1
+            updated = bare.update("bare", {"display_name": f"Ada {state['round']}"}, state["bare_version"])
+            state["bare_version"] = updated.version
+
+        timings: dict[str, list[float]] = {"get": [], "patch": [], "get_item": [], "update_item": []}
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            for round_ in range(WARMUP + ROUNDS):
+                for name, call in (
+                    ("get", get),
+                    ("get_item", get_item),
+                    ("patch", patch),
+                    ("update_item", update_item),
+                ):
+                    started = time.perf_counter()
+                    call()
+                    if round_ >= WARMUP:
+                        timings[name].append(time.perf_counter() - started)
+    return {name: _p99(samples) for name, samples in timings.items()}
+
+
 def run(check: Callable[[str, float, float], Any]) -> None:
     """Print the figures; ``check(label, value, limit)`` records whether a target is met."""
+    api = api_vs_bare_calls()
+    print(f"{'profile API, warm, ' + str(ROUNDS) + ' calls each':<46} {'p99 ms':>8}")
+    for label, key in (
+        ("bare GetItem", "get_item"),
+        ("GET /me/profile (handler)", "get"),
+        ("bare conditional UpdateItem", "update_item"),
+        ("PATCH /me/profile (handler: GetItem + UpdateItem)", "patch"),
+    ):
+        print(f"{label:<46} {api[key] * 1000:8.2f}")
+    check("API GET p99 / GetItem p99", api["get"] / api["get_item"], 1.5)
+    check("API PATCH p99 / UpdateItem p99", api["patch"] / api["update_item"], 1.5)
+    print()
     figures = pre_token_vs_get_item()
     print(f"{'warm latency, ' + str(ROUNDS) + ' calls each':<46} {'p50 ms':>8} {'p99 ms':>8}")
     for label, key in (("bare GetItem (DynamoDB Local)", "get_item"), ("pre-token handler, profile exists", "handler")):

@@ -15,11 +15,11 @@ from api.profile import openapi, requests
 from api.profile.app import ApiSettings, handler
 from api.profile.openapi import DOCUMENT, document
 from api.profile.openapi import text as openapi_text
+from local.support import TABLE, LambdaContext
 from shared import fields, settings
 from shared.fields import FieldSpec, Owner
 from shared.profile import Profile, first_version
 from shared.repository import ProfileRepository
-from tests.conftest import TABLE, LambdaContext
 
 NOW = "2026-11-28T00:00:00.000Z"
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "api"
@@ -76,13 +76,13 @@ def call(
         "body": text,
         "isBase64Encoded": base64_body,
     }
-    response = handler(event, LambdaContext())  # type: ignore[arg-type]
+    response: dict[str, Any] = handler(event, LambdaContext())
     response["json"] = json.loads(response["body"])
     return response
 
 
 def etag_of(sub: str = ADA) -> str:
-    return call("GET /me/profile", sub)["headers"]["etag"]
+    return str(call("GET /me/profile", sub)["headers"]["etag"])
 
 
 def test_get_returns_the_callers_profile_and_an_etag_without_bookkeeping(api: dict[str, Any]) -> None:
@@ -355,7 +355,7 @@ def test_every_sample_event_gets_a_documented_answer(api: dict[str, Any], name: 
     event = json.loads((SAMPLES / name).read_text())
 
     # When the handler takes it
-    response = handler(event, LambdaContext())  # type: ignore[arg-type]
+    response = handler(event, LambdaContext())
 
     # Then it answers JSON with a status the API documents for that route
     path, method = event["routeKey"].split(" ", 1)[1], event["routeKey"].split(" ", 1)[0].lower()
