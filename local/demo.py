@@ -69,17 +69,23 @@ class Demo:
 
     def email_sign_up(self) -> list[str]:
         self.sub = scenario.sign_up(self.stack, EMAIL, {"name": "Ada Lovelace", "locale": "en-GB"})
+        confirmed = time.perf_counter()
         ran = self._last("PostConfirmation_ConfirmSignUp")
         stored = scenario.profile(self.stack, self.sub)
         check(stored is not None, "no profile after the confirmed sign-up")
         assert stored is not None
         check(stored.get("display_name") == "Ada Lovelace", f"display_name is {stored.get('display_name')!r}")
         check(stored.get("providers") == ["Cognito"], f"providers are {stored.get('providers')!r}")
+        queue, event = self.inbox.wait_event("ProfileCreated", self.sub)
+        arrived = time.perf_counter() - confirmed
+        detail = event.get("detail") or {}
+        check(detail.get("version") == stored["version"], f"ProfileCreated carries version {detail.get('version')}")
         return [
             f"{EMAIL} signed up and confirmed with code {scenario.CODE} in cognito-local",
             ran,
             f"profile v{stored['version']}: display_name={stored['display_name']}, locale={stored.get('locale')}, "
             f"email_verified={stored.get('email_verified')}, providers={stored['providers']}",
+            f"ProfileCreated v{detail['version']} at {queue} after {arrived:.2f} s",
         ]
 
     def sign_in(self) -> list[str]:

@@ -39,6 +39,18 @@ def test_confirmed_sign_up_creates_the_profile_through_the_trigger(stack: Stack)
     assert before <= stored["version"] <= time.time_ns() // 1000  # versions start at the creation time (µs)
 
 
+def test_sign_up_publishes_profile_created_to_the_consumer_queue(stack: Stack) -> None:
+    # Given the example consumer's queue
+    inbox = scenario.Inbox(stack, scenario.consumer_queues(stack))
+    # When a user signs up and confirms
+    sub = scenario.sign_up(stack, new_email(), {"name": "Ada Lovelace"})
+    # Then the new profile's ProfileCreated event, with its version, reaches the queue
+    _, event = inbox.wait_event("ProfileCreated", sub)
+    stored = scenario.profile(stack, sub)
+    assert stored is not None
+    assert event["detail"]["version"] == stored["version"]
+
+
 def test_sign_in_issues_a_verified_id_token_with_profile_claims(stack: Stack) -> None:
     # Given a confirmed user
     email = new_email()
