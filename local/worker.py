@@ -12,33 +12,23 @@ stderr, the function's log. Standard library only.
 """
 
 import contextlib
-import importlib
+import importlib.util
 import json
 import os
 import sys
-import time
 import traceback
+from pathlib import Path
 from typing import Any
 
-ARN = "arn:aws:lambda:{region}:123456789012:function:{name}"
 
-
-class Context:
-    """The ``context`` argument, with the fields Lambda's Python runtime provides."""
-
-    def __init__(self, request_id: str, timeout: float) -> None:
-        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
-        self.invoked_function_arn = ARN.format(region=os.environ["AWS_REGION"], name=self.function_name)
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = f"local/[$LATEST]{request_id[:8]}"
-        self.identity = self.client_context = None
-        self._deadline = time.monotonic() + timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+def _lambda_context() -> Any:
+    """local/support.py's LambdaContext, loaded by path: the repository is not on this process's sys.path."""
+    spec = importlib.util.spec_from_file_location("local_support", Path(__file__).with_name("support.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    support = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(support)
+    return support.LambdaContext
 
 
 def _error(exc: BaseException, request_id: str = "", kind: str = "") -> dict[str, Any]:
@@ -65,12 +55,20 @@ def main() -> None:
         init_error = _error(exc, kind="Runtime.ImportModuleError")
         init_error["errorMessage"] = f"Unable to import module '{module_name}': {exc}"
         sys.stderr.write(f"[ERROR] {init_error['errorMessage']}\n")
+    lambda_context = _lambda_context()
     for line in sys.stdin:
         request = json.loads(line)
         error, result = init_error is not None, init_error
         if init_error is None:
             try:
-                result = handler(request["event"], Context(request["request_id"], request["timeout"]))
+                context = lambda_context(
+                    function_name=os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+                    timeout=request["timeout"],
+                    memory_limit_in_mb=int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]),
+                    aws_request_id=request["request_id"],
+                    region=os.environ["AWS_REGION"],
+                )
+                result = handler(request["event"], context)
             except Exception as exc:
                 error, result = True, _error(exc, request["request_id"])
                 sys.stderr.write(f"[ERROR] {type(exc).__name__}: {exc}\n{''.join(result['stackTrace'])}")
