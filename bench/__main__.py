@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.support import function_spec
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".aws-sam" / "build"
 LAMBDA_PYTHON = ROOT / ".cache" / "lambda-python" / "bin" / "python"
 HARNESS = Path(__file__).with_name("harness.py")
+SUPPORT = ROOT / "local" / "support.py"
 EVENTS = ROOT / "events" / "cognito"
 RUNS = 11
 TRIGGER_COLD_START_LIMIT = 1.10
@@ -69,10 +72,8 @@ class Case:
 
 
 def trigger_cases() -> list[Case]:
-    from tests.template import resource
-
     def handler(logical_id: str) -> str:
-        return str(resource(logical_id)["Properties"]["Handler"])
+        return function_spec(logical_id).handler
 
     return [
         Case("post-confirmation (sign-up)", "PostConfirmationFunction", handler("PostConfirmationFunction"),
@@ -87,9 +88,7 @@ def trigger_cases() -> list[Case]:
 
 
 def api_cases() -> list[Case]:
-    from tests.template import resource
-
-    handler = str(resource("ProfileApiFunction")["Properties"]["Handler"])
+    handler = function_spec("ProfileApiFunction").handler
     event = ROOT / "events" / "api" / "get_me_profile.json"
     return [
         Case("GET /me/profile, profile exists", "ProfileApiFunction", handler, event,
@@ -110,9 +109,10 @@ def measure(cases: list[Case], runs: int = RUNS) -> Case:
                 canned = Path(scratch, "canned.json")
                 canned.write_text(json.dumps(case.canned))
                 task_root = BUILD / case.function if case.function else BUILD
+                timeout = function_spec(case.function).timeout if case.function else 0
                 result = subprocess.run(
                     [str(LAMBDA_PYTHON), "-I", "-B", str(HARNESS), str(task_root), case.handler,
-                     str(case.event or "-"), str(canned)],
+                     str(case.event or "-"), str(canned), str(SUPPORT), str(timeout)],
                     capture_output=True, text=True, timeout=120, check=False,
                     env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
                          "PROFILE_TABLE_NAME": "bench", "POWERTOOLS_METRICS_NAMESPACE": "bench",

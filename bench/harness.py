@@ -5,8 +5,9 @@ function's `sam build` folder on sys.path. AWS requests are answered in-process 
 botocore `before-send` hook with canned responses, so what is timed is import, first-call
 initialisation and the handler's own work, not a network; the same hook counts the calls.
 
-Invoked as: python harness.py <task_root> <handler> <event.json|-> <canned.json>
-Prints one JSON line: {"seconds": ..., "calls": {...}}.
+Invoked as: python harness.py <task_root> <handler> <event.json|-> <canned.json> <support.py> <timeout>
+Prints one JSON line: {"seconds": ..., "calls": {...}}. The Lambda context is local/support.py's,
+loaded by path once the handler is imported; its load is not counted.
 """
 
 import time
@@ -14,31 +15,35 @@ import time
 STARTED = time.perf_counter()
 
 import importlib  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from collections import Counter  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 
 class _Raw:
     def __init__(self, body: bytes) -> None:
         self._body = body
 
-    def stream(self, **_: object):  # type: ignore[no-untyped-def]
+    def stream(self, **_: object) -> Iterator[bytes]:
         yield self._body
 
 
-class _Context:
-    function_name = "bench"
-    memory_limit_in_mb = 512
-    aws_request_id = "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000  # ample: the handlers check it before every call
+def _support(path: str) -> Any:
+    spec = importlib.util.spec_from_file_location("profile_sync_support", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
-    task_root, handler_path, event_path, canned_path = sys.argv[1:5]
+    task_root, handler_path, event_path, canned_path, support_path, timeout = sys.argv[1:7]
     canned = json.loads(open(canned_path).read())  # noqa: SIM115
     calls: Counter[str] = Counter()
     baseline = handler_path == "-"
@@ -46,11 +51,12 @@ def main() -> None:
     import boto3
     from botocore.awsrequest import AWSResponse
 
-    def answer(request, operation_name, **_):  # type: ignore[no-untyped-def]
+    def answer(request: Any, operation_name: str, **_: Any) -> Any:
         calls[operation_name] += 1
         body = json.dumps(canned.get(operation_name, {})).encode()
         return AWSResponse(request.url, 200, {}, _Raw(body))
 
+    not_counted = 0.0
     if baseline:
         boto3.client("dynamodb")
     else:
@@ -60,14 +66,18 @@ def main() -> None:
         sys.path.insert(0, task_root)
         module, _, name = handler_path.rpartition(".")
         event = json.loads(open(event_path).read())  # noqa: SIM115
-        getattr(importlib.import_module(module), name)(event, _Context())
-    print(json.dumps({"seconds": time.perf_counter() - STARTED, "calls": calls}))
+        function = getattr(importlib.import_module(module), name)
+        loading = time.perf_counter()
+        context = _support(support_path).LambdaContext(function_name=Path(task_root).name, timeout=float(timeout))
+        not_counted = time.perf_counter() - loading
+        function(event, context)
+    print(json.dumps({"seconds": time.perf_counter() - STARTED - not_counted, "calls": calls}))
 
 
-def _with_operation(answer):  # type: ignore[no-untyped-def]
+def _with_operation(answer: Callable[..., Any]) -> Callable[..., Any]:
     """before-send hands over the request only; the operation name is in the event name."""
 
-    def hook(request, event_name, **kwargs):  # type: ignore[no-untyped-def]
+    def hook(request: Any, event_name: str, **kwargs: Any) -> Any:
         target = request.headers.get("X-Amz-Target", b"")
         operation = (target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]
         return answer(request, operation or event_name, **kwargs)

@@ -22,16 +22,6 @@ ROUNDS = 400
 TABLE = "bench-latency"
 
 
-class _Context:
-    function_name = "bench-latency"
-    memory_limit_in_mb = 512
-    aws_request_id = "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-latency"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 5000
-
-
 @contextlib.contextmanager
 def dynamodb_local() -> Iterator[str]:
     """DynamoDB Local on a free loopback port, for as long as the block runs; its endpoint."""
@@ -87,11 +77,11 @@ def pre_token_vs_get_item() -> dict[str, float]:
                 "POWERTOOLS_SERVICE_NAME": "pre-token-generation",
             }
         )
+        from local.support import LambdaContext, create_table_kwargs
         from shared import aws, settings
         from shared.profile import profile_from_cognito
         from shared.repository import ProfileRepository
         from shared.triggers import TriggerSettings
-        from tests.template import create_table_kwargs
         from triggers.pre_token_generation.app import handler
 
         aws.reset()
@@ -111,7 +101,7 @@ def pre_token_vs_get_item() -> dict[str, float]:
         key = {"user_id": {"S": attributes["sub"]}}
 
         def invoke() -> None:
-            handler(json.loads(json.dumps(event)), _Context())
+            handler(json.loads(json.dumps(event)), LambdaContext.of("PreTokenGenerationFunction"))
 
         def get_item() -> None:
             client.get_item(TableName=TABLE, Key=key, ConsistentRead=True)
@@ -151,10 +141,10 @@ def api_vs_bare_calls() -> dict[str, float]:
             }
         )
         from api.profile.app import ApiSettings, handler
+        from local.support import LambdaContext, create_table_kwargs
         from shared import aws, settings
         from shared.profile import Profile, first_version
         from shared.repository import ProfileRepository
-        from tests.template import create_table_kwargs
 
         aws.reset()
         settings.load.cache_clear()
@@ -170,7 +160,7 @@ def api_vs_bare_calls() -> dict[str, float]:
         state: dict[str, Any] = {"etag": "", "bare_version": stored.version, "round": 0}
 
         def get() -> None:
-            response = handler(json.loads(json.dumps(event)), _Context())
+            response = handler(json.loads(json.dumps(event)), LambdaContext.of("ProfileApiFunction"))
             state["etag"] = response["headers"]["etag"]
 
         def patch() -> None:
@@ -181,7 +171,7 @@ def api_vs_bare_calls() -> dict[str, float]:
                 "headers": {"content-type": "application/json", "if-match": state["etag"]},
                 "body": json.dumps({"display_name": f"Ada {state['round']}"}),
             }
-            response = handler(request, _Context())
+            response = handler(request, LambdaContext.of("ProfileApiFunction"))
             state["etag"] = response["headers"]["etag"]
 
         def get_item() -> None:

@@ -43,8 +43,8 @@ _KIND_TYPES: dict[Kind, Any] = {
 
 def _value_type(spec: FieldSpec) -> Any:
     kind = _KIND_TYPES[spec.kind]
-    redacted = Literal[REDACTED] if spec.pii and spec.kind is not Kind.STRING else None  # type: ignore[valid-type]
-    return (kind | redacted | None) if redacted is not None else (kind | None)  # type: ignore[operator]
+    redacted = Literal[REDACTED] if spec.pii and spec.kind is not Kind.STRING else None
+    return (kind | redacted | None) if redacted is not None else (kind | None)
 
 
 ProfileValues: type[BaseModel] = create_model(  # type: ignore[call-overload]
@@ -70,14 +70,14 @@ class _Detail(BaseModel):
 class ProfileCreatedDetail(_Detail):
     """A profile was created; ``new`` holds the fields it was created with."""
 
-    new: ProfileValues  # type: ignore[valid-type]
+    new: ProfileValues
 
 
 class ProfileUpdatedDetail(_Detail):
     """A profile changed; ``new`` and ``old`` hold the changed fields only."""
 
-    new: ProfileValues  # type: ignore[valid-type]
-    old: ProfileValues  # type: ignore[valid-type]
+    new: ProfileValues
+    old: ProfileValues
 
 
 class ProfileDeletedDetail(_Detail):

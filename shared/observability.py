@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-
-from shared.fields import pii_fields
 
 logger = Logger()
 metrics = Metrics()
@@ -30,12 +26,4 @@ for _library in ("botocore", "boto3", "urllib3", "s3transfer"):
 # would warn about it on every such invocation, into the function's logs.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
-__all__ = ["MetricUnit", "logger", "metrics", "redact"]
-
-REDACTED = "***"
-
-
-def redact(values: Mapping[str, Any], pii: Iterable[str] | None = None) -> dict[str, Any]:
-    """A copy of ``values`` safe to log: PII fields replaced by a marker."""
-    hidden = pii_fields() if pii is None else frozenset(pii)
-    return {name: (REDACTED if name in hidden else value) for name, value in values.items()}
+__all__ = ["MetricUnit", "logger", "metrics"]

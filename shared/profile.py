@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -97,16 +97,6 @@ class Profile:
             fields=fields,
             version=_counter(item, "version", None),
             schema_version=_counter(item, "schema_version", SCHEMA_VERSION),
-        )
-
-    def with_changes(self, changes: Mapping[str, Any], now: str) -> Profile:
-        """A copy with ``changes`` applied (``None`` removes a field) and the version bumped."""
-        fields = {**self.fields, **changes}
-        return replace(
-            self,
-            fields={name: value for name, value in fields.items() if value is not None},
-            updated_at=now,
-            version=self.version + 1,
         )
 
 

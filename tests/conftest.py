@@ -14,9 +14,7 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "test")
 
 import pytest
 
-from local.support import EVENTS as EVENTS  # tests/artifacts imports EVENTS and REGION from here, for now
-from local.support import REGION as REGION
-from local.support import TABLE, CallRecorder, LambdaContext, MotoStack, moto_stack
+from local.support import REGION, TABLE, CallRecorder, LambdaContext, MotoStack, moto_stack
 from shared import aws, settings
 from tests.streams import FakeClock
 

@@ -18,26 +18,27 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import REGION
-from tests.template import ROOT, resource, template
+from local.support import REGION, ROOT, function_spec
 
 BUILD = ROOT / ".aws-sam" / "build"
 LAMBDA_PYTHON = ROOT / ".cache" / "lambda-python" / "bin" / "python"
 
 # Runs inside the artifact: sys.path is the build folder and the interpreter's own site-packages.
+# local/support.py is loaded by path (standard library only at import): the project is not on sys.path.
 RUNNER = """
-import importlib, json, sys
-handler_path, event_path, task_root, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+import importlib, importlib.util, json, sys
+handler_path, event_path, task_root, function, support_path = sys.argv[1:6]
+spec = importlib.util.spec_from_file_location("profile_sync_support", support_path)
+support = importlib.util.module_from_spec(spec); sys.modules[spec.name] = support; spec.loader.exec_module(support)
 sys.path.insert(0, task_root)  # what Lambda's /var/task is
 module, _, name = handler_path.rpartition(".")
-class Context:
-    function_name = "artifact"; memory_limit_in_mb = 512; aws_request_id = "artifact-test"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:artifact"
-    def get_remaining_time_in_millis(self): return int(timeout * 1000)
+timeout = float(sys.argv[6])
+context = support.LambdaContext(function_name=function, timeout=timeout)
 event = json.load(open(event_path))
-result = getattr(importlib.import_module(module), name)(event, Context())
+result = getattr(importlib.import_module(module), name)(event, context)
 print("RESULT " + json.dumps(result))
 """
+SUPPORT = ROOT / "local" / "support.py"
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +73,10 @@ def run_built(logical_id: str, event: Path, endpoint: str, **variables: str) -> 
         "POWERTOOLS_SERVICE_NAME": logical_id,
         **variables,
     }
-    properties = resource(logical_id)["Properties"]
-    timeout = properties.get("Timeout", template()["Globals"]["Function"]["Timeout"])  # what Lambda gives it
+    spec = function_spec(logical_id)  # the handler and the Timeout Lambda gives it
+    arguments = [spec.handler, str(event), str(folder), logical_id, str(SUPPORT), str(spec.timeout)]
     completed = subprocess.run(  # noqa: S603 (fixed interpreter and arguments)
-        [str(LAMBDA_PYTHON), "-I", "-c", RUNNER, properties["Handler"], str(event), str(folder), str(timeout)],
+        [str(LAMBDA_PYTHON), "-I", "-c", RUNNER, *arguments],
         cwd=folder,
         env=environment,
         capture_output=True,
@@ -85,4 +86,5 @@ def run_built(logical_id: str, event: Path, endpoint: str, **variables: str) -> 
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    return result

@@ -8,9 +8,8 @@ import subprocess
 import pytest
 
 from local.package import PROJECT_PACKAGES, project_files
+from local.support import EVENTS, ROOT, create_table_kwargs, resource, resources_of_type
 from tests.artifacts.conftest import BUILD, LAMBDA_PYTHON, client, run_built
-from tests.conftest import EVENTS
-from tests.template import ROOT, create_table_kwargs, resource, resources_of_type
 
 TABLE = "profiles-artifact-test"
 

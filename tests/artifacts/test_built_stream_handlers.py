@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
+from local.support import EVENTS, resource
 from tests.artifacts.conftest import client, run_built
-from tests.conftest import EVENTS
-from tests.template import resource
 
 SOURCE = "profile-sync-artifact"
 

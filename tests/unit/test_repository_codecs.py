@@ -1,6 +1,7 @@
 """Plain values <-> DynamoDB attribute values, as the repository writes and reads them."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def test_profile_survives_item_and_attribute_encoding() -> None:
     event = json.loads((EVENTS / "post_confirmation_google_sign_up.json").read_text())
     attributes = event["request"]["userAttributes"]
     profile, _ = profile_from_cognito(attributes["sub"], event["userName"], attributes, now="2026-11-28T03:00:00.000Z")
-    profile = profile.with_changes({"preferences": {"fontScale": 1.25}}, "2026-11-28T04:00:00.000Z")
+    profile = replace(profile, fields={**profile.fields, "preferences": {"fontScale": 1.25}})
 
     # When it is stored as a DynamoDB item and read back
     restored = Profile.from_item(from_dynamodb(to_dynamodb(profile.to_item())))
