@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from local import processes
+from local.http_api import routes
 from local.stack import STATE_FILE, Stack
 from local.template import stream_sources
 
@@ -51,6 +52,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.write_state()
         _say(f"local stack ready in {stack.timings['ready']:.1f} s (Ctrl-C stops it and everything it started)")
         _say(f"  functions: {', '.join(sorted(stack.specs))}")
+        if stack.endpoints.api:
+            _say(f"  HTTP API (JWT authorizer on cognito-local's tokens): {stack.endpoints.api}")
         _say(f"  table {stack.table_name}, user pool {stack.user_pool_id}, app client {stack.client_id}")
         for name, url in stack.queue_urls.items():
             _say(f"  queue {name}: {url}")
@@ -96,6 +99,9 @@ def check_invocation(stack: Stack, function: str, event: Any, known: list[str]) 
     stream_handler = function in {source.function for source in stream_sources(stack.template)}
     if stream_handler and not isinstance(event.get("Records"), list):
         raise UsageError(f'{function} reads the stream: its event needs a "Records" list (see events/streams/)')
+    api_function = function in {route.function for route in routes(stack.template, stack.resolver)}
+    if api_function and not isinstance(event.get("routeKey"), str):
+        raise UsageError(f'{function} serves the HTTP API: its event needs a "routeKey" (see events/api/)')
     trigger = function in stack.trigger_functions().values()
     if trigger and not isinstance(event.get("triggerSource"), str):
         raise UsageError(f'{function} is a Cognito trigger: its event needs a "triggerSource" (see events/cognito/)')

@@ -8,6 +8,7 @@ mappings. ``stop`` (also on exit, Ctrl-C or SIGTERM) leaves nothing running.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any
 
 from local import processes
 from local.cognito_local import PoolBehaviour
+from local.http_api import ApiServer, api_settings, routes
 from local.lambda_runtime import InvokeServer, Runtime, function_arn
 from local.streams import MappingPoller, MappingSpec
 from local.template import REGION, STACK_NAME, Resolver, function_of, functions, load_template, stream_sources
@@ -44,6 +46,7 @@ class Endpoints:
     cognito_issuer: str  # cognito-local itself: token issuer, JWKS, health
     moto: str
     lambda_: str
+    api: str = ""  # the template's HTTP API (no AWS endpoint variable names it)
 
     def environment(self) -> dict[str, str]:
         """boto3's standard endpoint variables, pointing every client at the local stack."""
@@ -72,6 +75,7 @@ class Stack:
         self.specs = {name: spec for name, spec in functions(self.template).items() if self.resolver.included(name)}
         self.supervisor: processes.Supervisor | None = None
         self.server: InvokeServer | None = None
+        self.api: ApiServer | None = None
         self.runtime: Runtime | None = None
         self.endpoints: Endpoints | None = None
         self.pollers: list[MappingPoller] = []
@@ -141,6 +145,9 @@ class Stack:
         for poller in self.pollers:
             poller.join(timeout=2)
         self.pollers = []
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -236,6 +243,9 @@ class Stack:
             kept = _kept(props, "UserPoolId", "ReadAttributes", "WriteAttributes")
             client = cognito.create_user_pool_client(ClientName=props.get("ClientName") or name, **kept)
             refs[name] = self.client_id = client["UserPoolClient"]["ClientId"]
+        for name, props in self.resources("AWS::Cognito::UserPoolGroup").items():
+            group = _kept(props, "UserPoolId", "GroupName", "Description", "Precedence")
+            refs[name] = cognito.create_group(**group)["Group"]["GroupName"]
         events = self.client("events")
         for name, props in self.resources("AWS::Events::Rule").items():
             if props.get("ScheduleExpression"):
@@ -310,6 +320,32 @@ class Stack:
                 )
                 poller.start()
                 self.pollers.append(poller)
+        self._serve_api()
+
+    def _serve_api(self) -> None:
+        """The template's HTTP API on loopback, its JWT authorizer trusting cognito-local (docs/local.md)."""
+        assert self.endpoints is not None
+        found = routes(self.template, self.resolver)
+        if not found:
+            return
+        authorizer, cors = api_settings(self.template, self.resolver, found[0].api)
+        local_issuer = f"{self.endpoints.cognito_issuer}/{self.user_pool_id}"
+        if authorizer is not None and authorizer.issuer.endswith(f"/{self.user_pool_id}"):
+            # the template names Cognito's issuer URL; cognito-local signs with its own
+            authorizer = dataclasses.replace(authorizer, issuer=local_issuer)
+        self.api = ApiServer(
+            [route for route in found if route.function in self.specs],
+            authorizer,
+            cors,
+            f"{local_issuer}/.well-known/jwks.json",
+            self._invoke_api,
+        )
+        self.endpoints = dataclasses.replace(self.endpoints, api=self.api.url)
+
+    def _invoke_api(self, name: str, event: dict[str, Any]) -> tuple[str | None, Any]:
+        assert self.runtime is not None
+        invocation = self.runtime.invoke(name, event, source=f"api {event['routeKey']}")
+        return invocation.function_error, invocation.result()
 
     def _invoke_batch(self, name: str, records: list[dict[str, Any]]) -> tuple[str | None, Any]:
         assert self.runtime is not None
