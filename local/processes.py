@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -161,6 +162,7 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopped: bool = False
+    _spawner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "spawner"))
 
     def __post_init__(self) -> None:
         atexit.register(self.stop)
@@ -177,17 +179,27 @@ class Supervisor:
         stderr only: stdin and stdout are pipes for the runner)."""
         log_path = self.workdir / f"{name}.log"
         log_file = log_path.open("ab")
-        process = subprocess.Popen(  # noqa: S603 - fixed commands built by the runner
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if pipes else log_file,
-            stderr=log_file if pipes else subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
+
+        def spawn() -> subprocess.Popen[str]:
+            return subprocess.Popen(  # noqa: S603 - fixed commands built by the runner
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipes else log_file,
+                stderr=log_file if pipes else subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+
+        # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends: a function first
+        # invoked from a request thread of the Invoke API or the HTTP API would be killed with it.
+        # Children are forked from the main thread, or else from one thread that lives as long as this.
+        if threading.current_thread() is threading.main_thread():
+            process = spawn()
+        else:
+            process = self._spawner.submit(spawn).result()
         child = Child(name, process, log_path, log_file)
         with self._lock:
             self.children.append(child)
@@ -209,6 +221,7 @@ class Supervisor:
                 child.kill()
                 child.process.wait(timeout=grace)
             child.log_file.close()
+        self._spawner.shutdown(wait=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -1,5 +1,6 @@
 """The local stack's children are stopped by process group: nothing is left running."""
 
+import threading
 import time
 from pathlib import Path
 
@@ -41,3 +42,22 @@ def test_tool_versions_are_read_as_java_and_node_print_them() -> None:
     assert major('java version "1.8.0_292"') == 8
     assert major("v20.20.2") == 20
     assert major("something else") is None
+
+
+def test_a_child_started_from_a_short_lived_thread_outlives_it() -> None:
+    # Given a supervisor, and a child started from a thread that then ends (as a request thread of
+    # the Invoke API or the HTTP API starts a function on its first invocation)
+    supervisor = Supervisor()
+    started: list[int] = []
+    thread = threading.Thread(
+        target=lambda: started.append(supervisor.start("sleeper", ["sleep", "60"], environment()).process.pid)
+    )
+    thread.start()
+    thread.join()
+    try:
+        # When a moment passes after the thread ended
+        time.sleep(0.3)
+        # Then the child is still running (PR_SET_PDEATHSIG follows the forking thread, not the process)
+        assert running(started[0])
+    finally:
+        supervisor.stop()
