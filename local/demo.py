@@ -19,6 +19,7 @@ from local.scenario import Failed, check
 from local.stack import Stack
 
 EMAIL = "ada@example.com"
+ADMIN_EMAIL = "margaret.admin@example.com"
 PROFILE_CLAIMS = ("name", "locale", "picture", "plan", "tenant_id", "roles")
 
 
@@ -56,6 +57,8 @@ class Demo:
             ("Apple first sign-in", self.apple),
             ("forgot password", self.forgot_password),
             ("profile edit", self.edit),
+            ("API: own profile", self.api_own_profile),
+            ("API: admin route", self.api_admin),
             ("deletion", self.delete),
         ]
 
@@ -161,6 +164,65 @@ class Demo:
             f"profile v{updated['version']}: display_name=Ada King, plan=pro (update conditional on the version)",
             f"ProfileUpdated v{detail['version']} changed={detail.get('changed')} at {queue} after {arrived:.2f} s",
             f"cognito-local: name={attributes['name']}, custom:plan={attributes['custom:plan']} after {synced:.2f} s",
+        ]
+
+    def _arrives(self, version: int, field: str, attribute: str, value: str, password: str) -> list[str]:
+        """The change at ``version`` reaches the consumer, cognito-local and a refreshed ID token."""
+        started = time.perf_counter()
+        queue, event = self.inbox.wait_event("ProfileUpdated", self.sub, version=version)
+        arrived = time.perf_counter() - started
+        scenario.wait_for(
+            lambda: True if scenario.cognito_attributes(self.stack, EMAIL).get(attribute) == value else None,
+            f"{attribute}={value} in cognito-local",
+        )
+        synced = time.perf_counter() - started
+        claims = scenario.verify_id_token(self.stack, scenario.sign_in(self.stack, EMAIL, password)["IdToken"])
+        check(claims.get(field) == value, f"the refreshed ID token says {field}={claims.get(field)!r}")
+        return [
+            f"ProfileUpdated v{version} changed={event['detail'].get('changed')} at {queue} after {arrived:.2f} s; "
+            f"cognito-local {attribute}={value} after {synced:.2f} s; new ID token {field}={claims[field]}",
+        ]
+
+    def api_own_profile(self) -> list[str]:
+        check(self.stack.api is not None, "template.yaml has no HttpApi route: nothing serves the API")
+        assert self.stack.api is not None
+        token = scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)["AccessToken"]
+        read = scenario.api(self.stack, "GET", "/me/profile", token)
+        check(read.status == 200, f"GET /me/profile answered {read.status}: {read.body}")
+        patch = {"display_name": "Ada Byron"}
+        saved = scenario.api(self.stack, "PATCH", "/me/profile", token, patch, {"If-Match": read.etag})
+        check(saved.status == 200, f"PATCH with If-Match answered {saved.status}: {saved.body}")
+        check(saved.body.get("display_name") == "Ada Byron", f"PATCH returned {saved.body}")
+        stale = scenario.api(self.stack, "PATCH", "/me/profile", token, {"locale": "fr-FR"}, {"If-Match": read.etag})
+        check(stale.status == 412, f"PATCH with the stale ETag answered {stale.status}")
+        check(stale.etag == saved.etag, f"the 412 names ETag {stale.etag}, not the current {saved.etag}")
+        return [
+            f"access token verified by the JWT authorizer (RS256, iss, client_id, exp, scope) at {self.stack.api.url}",
+            f"GET /me/profile 200 ETag {read.etag}; PATCH display_name=Ada Byron If-Match 200 ETag {saved.etag}",
+            f"PATCH with the stale ETag {read.etag}: 412, current ETag {stale.etag}",
+            *self._arrives(int(saved.etag.strip('"')), "name", "name", "Ada Byron", scenario.NEW_PASSWORD),
+        ]
+
+    def api_admin(self) -> list[str]:
+        check(self.stack.api is not None, "template.yaml has no HttpApi route: nothing serves the API")
+        group = scenario.admin_group(self.stack)
+        scenario.sign_up(self.stack, ADMIN_EMAIL, {"name": "Margaret Hamilton"})
+        scenario.add_to_group(self.stack, ADMIN_EMAIL, group)
+        admin = scenario.sign_in(self.stack, ADMIN_EMAIL)["AccessToken"]
+        user = scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)["AccessToken"]
+        path = f"/users/{self.sub}/profile"
+        refused = scenario.api(self.stack, "PATCH", path, user, {"plan": "team"}, {"If-Match": '"1"'})
+        check(refused.status == 403, f"a non-admin's PATCH {path} answered {refused.status}")
+        read = scenario.api(self.stack, "GET", path, admin)
+        check(read.status == 200, f"the admin's GET answered {read.status}: {read.body}")
+        saved = scenario.api(self.stack, "PATCH", path, admin, {"plan": "team"}, {"If-Match": read.etag})
+        check(
+            saved.status == 200 and saved.body.get("plan") == "team", f"the admin's PATCH: {saved.status} {saved.body}"
+        )
+        return [
+            f"{ADMIN_EMAIL} added to group {group} (AdminAddUserToGroup); its access token's cognito:groups admits it",
+            f"{EMAIL}'s PATCH /users/{{sub}}/profile: 403; the admin's GET 200, PATCH plan=team If-Match 200",
+            *self._arrives(int(saved.etag.strip('"')), "plan", "custom:plan", "team", scenario.NEW_PASSWORD),
         ]
 
     def delete(self) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
@@ -140,6 +141,55 @@ def verify_id_token(stack: Stack, token: str) -> dict[str, Any]:
         exp={"essential": True},
     ).validate(decoded.claims)
     return dict(decoded.claims)
+
+
+def add_to_group(stack: Stack, username: str, group: str) -> None:
+    stack.client("cognito-idp").admin_add_user_to_group(
+        UserPoolId=stack.user_pool_id, Username=username, GroupName=group
+    )
+
+
+def admin_group(stack: Stack) -> str:
+    """The group the template's ProfileApiFunction admits to the admin routes (its ADMIN_GROUP)."""
+    variables = stack.resolver.resolve(stack.specs["ProfileApiFunction"].environment)
+    return str(variables["ADMIN_GROUP"])
+
+
+# --- the HTTP API (the local stack's API Gateway) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: Any  # JSON, or the text if it is not JSON
+
+    @property
+    def etag(self) -> str:
+        return self.headers.get("etag", "")
+
+
+def api(
+    stack: Stack, method: str, path: str, token: str | None, body: Any = None, headers: Mapping[str, str] | None = None
+) -> Answer:
+    """One request to the local HTTP API with ``Authorization: Bearer token``; the answer, whatever its status."""
+    assert stack.endpoints is not None
+    sent = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        sent.setdefault("Content-Type", "application/merge-patch+json")
+    request = urllib.request.Request(f"{stack.endpoints.api}{path}", data=data, headers=sent, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - loopback
+            status, answer_headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, answer_headers, raw = error.code, error.headers, error.read()
+    try:
+        parsed: Any = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode(errors="replace")
+    return Answer(status, {name.lower(): value for name, value in answer_headers.items()}, parsed)
 
 
 # --- federated first sign-ins (what Cognito sends after the IdP redirect) ------------------
@@ -277,11 +327,16 @@ class Inbox:
         self.drain()
         return next(((name, body) for name, body in self.messages if predicate(body)), None)
 
-    def wait_event(self, detail_type: str, user_id: str, timeout: float = WAIT_SECONDS) -> tuple[str, dict[str, Any]]:
-        """The EventBridge event of ``detail_type`` about ``user_id`` that reached a consumer queue."""
+    def wait_event(
+        self, detail_type: str, user_id: str, timeout: float = WAIT_SECONDS, version: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The EventBridge event of ``detail_type`` about ``user_id`` (at ``version``, if given) that
+        reached a consumer queue."""
         check(bool(self.queues), "the template has no rule delivering events to an SQS queue")
 
         def about_user(body: dict[str, Any]) -> bool:
+            if version is not None and (body.get("detail") or {}).get("version") != version:
+                return False
             return body.get("detail-type") == detail_type and user_id in json.dumps(body.get("detail"))
 
         return wait_for(

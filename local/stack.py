@@ -112,7 +112,11 @@ class Stack:
             moto=f"http://127.0.0.1:{ports['moto']}",
             lambda_=self.server.url,
         )
-        called = {*self.trigger_functions().values(), *(source.function for source in stream_sources(self.template))}
+        called = {
+            *self.trigger_functions().values(),
+            *(source.function for source in stream_sources(self.template)),
+            *(route.function for route in routes(self.template, self.resolver)),
+        }
         self.runtime = Runtime(self.specs, endpoints.environment(), supervisor, start=called & set(self.specs))
         home = sorted(processes.DYNAMODB_LOCAL.glob("*/DynamoDBLocal.jar"))[-1].parent
         java = ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", f"-Djava.library.path={home}/DynamoDBLocal_lib"]
