@@ -155,6 +155,18 @@ def admin_group(stack: Stack) -> str:
     return str(variables["ADMIN_GROUP"])
 
 
+def resign(stack: Stack, claims: Mapping[str, Any]) -> str:
+    """``claims`` signed with cognito-local's own key (published in its npm package), under its ``kid``:
+    a token it could have issued, for cases it never issues (other scopes)."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from local.processes import COGNITO_LOCAL
+
+    private = json.loads((COGNITO_LOCAL.parents[1] / "keys" / "cognitoLocal.private.json").read_text())
+    return jwt.encode({"alg": "RS256", "kid": "CognitoLocal"}, dict(claims), RSAKey.import_key(private["jwk"]))
+
+
 # --- the HTTP API (the local stack's API Gateway) -------------------------------------------
 
 
