@@ -198,12 +198,16 @@ _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 _ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
 
 
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in _CONTROL_CATEGORIES and ch not in _ALLOWED_FORMAT for ch in text)
+
+
 def _check_text(spec: FieldSpec, value: Any, what: str = "value") -> str:
     if not isinstance(value, str):
         raise FieldError(f"{spec.name}: {what} must be a string, got {type(value).__name__}")
     if len(value) > spec.max_length:
         raise FieldError(f"{spec.name}: {what} is {len(value)} characters, limit {spec.max_length}")
-    if any(unicodedata.category(ch) in _CONTROL_CATEGORIES and ch not in _ALLOWED_FORMAT for ch in value):
+    if _has_control(value):
         raise FieldError(f"{spec.name}: {what} contains control or unassigned characters")
     return value
 
@@ -257,7 +261,9 @@ def _check_storable(spec: FieldSpec, value: Any, depth: int) -> None:
     if depth > _MAX_DEPTH:
         raise FieldError(f"{spec.name}: value nests deeper than {_MAX_DEPTH} levels")
     if isinstance(value, dict):
-        for inner in value.values():
+        for key, inner in value.items():
+            if _has_control(key):
+                raise FieldError(f"{spec.name}: a key contains control or unassigned characters")
             _check_storable(spec, inner, depth + 1)
     elif isinstance(value, list):
         for inner in value:
@@ -268,6 +274,8 @@ def _check_storable(spec: FieldSpec, value: Any, depth: int) -> None:
             raise FieldError(f"{spec.name}: a number has more than {_MAX_DIGITS} significant digits")
         if abs(value) > _LARGEST:
             raise FieldError(f"{spec.name}: a number is outside the range DynamoDB stores")
+    elif isinstance(value, str) and _has_control(value):
+        raise FieldError(f"{spec.name}: a value contains control or unassigned characters")
     elif isinstance(value, float) and value and not _SMALLEST <= abs(value) <= _LARGEST:
         raise FieldError(f"{spec.name}: a number is outside the range DynamoDB stores")
 

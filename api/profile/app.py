@@ -87,6 +87,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except STORE_ERRORS as exc:
         logger.error("Profile store unavailable", extra={"error": type(exc).__name__, "code": aws.error_code(exc)})
         status, body, headers = 503, ApiError(503, "unavailable", "try again shortly").body(), {"retry-after": "1"}
+    except Exception as exc:  # every request is answered, logged and counted, whatever went wrong
+        logger.error("Request failed", extra={"error": type(exc).__name__})
+        status, body, headers = 500, ApiError(500, "internal", "the request failed").body(), {}
     metrics.add_dimension(name="route", value=route or "unknown")
     metrics.add_metric(name=f"Status{status // 100}xx", unit=MetricUnit.Count, value=1)
     if status == 412:
@@ -162,7 +165,17 @@ def _patch(request: Request, sub: str, writable: frozenset[str], repo: ProfileRe
     try:
         return _ok(repo.update(sub, changes, expected_version=version))
     except VersionConflict as conflict:
-        raise _stale(conflict.current) from None
+        current = conflict.current
+        if current is not None and current.version == version + 1 and _holds(current, changes):
+            return _ok(current)  # botocore resent a write that had succeeded: it is ours
+        raise _stale(current) from None
+
+
+def _holds(profile: Profile, changes: Mapping[str, Any]) -> bool:
+    return all(
+        (name not in profile.fields) if value is None else profile.fields.get(name) == value
+        for name, value in changes.items()
+    )
 
 
 def _stale(current: Profile | None) -> ApiError:

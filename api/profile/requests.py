@@ -14,10 +14,12 @@ from typing import Any
 
 from shared.fields import BY_NAME, FIELDS, FieldError, Owner
 from shared.profile import Profile, same_value
+from shared.repository import from_dynamodb, to_dynamodb
 
 MAX_BODY_BYTES = 16 * 1024
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
-_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,20})"\s*$')
+_ETAG = re.compile(r'^\s*"(\d{1,20})"\s*$')  # strong only: If-Match compares strongly (RFC 9110)
+_MAX_DEPTH = 32  # nesting a patch may have: DynamoDB's own limit for a document
 
 
 class ApiError(Exception):
@@ -71,7 +73,9 @@ def parse_groups(value: Any) -> frozenset[str]:
     text = value.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    return frozenset(part.strip('"') for part in re.split(r"[\s,]+", text) if part.strip('"'))
+    # HTTP API separates groups with spaces only; a group name may hold commas or quotes, so
+    # nothing else splits or is stripped: "[team,profile-admins]" is one group, not an admin.
+    return frozenset(text.split())
 
 
 def writable_by(admin: bool) -> frozenset[str]:
@@ -108,7 +112,10 @@ def parse_patch(body: str | None, is_base64: bool, content_type: str | None) -> 
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in PATCH_TYPES:
         raise ApiError(415, "unsupported_media_type", f"send {' or '.join(PATCH_TYPES)}")
-    raw = (body or "").encode() if not is_base64 else _base64(body or "")
+    try:
+        raw = (body or "").encode() if not is_base64 else _base64(body or "")
+    except UnicodeEncodeError:
+        raise ApiError(400, "malformed_body", "the body is not UTF-8") from None
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
     try:
@@ -122,7 +129,22 @@ def parse_patch(body: str | None, is_base64: bool, content_type: str | None) -> 
         raise ApiError(400, "malformed_body", f"the body is not valid JSON ({_reason(exc)})") from None
     if not isinstance(patch, dict):
         raise ApiError(400, "malformed_body", "a merge patch is a JSON object")
+    if _depth(patch) > _MAX_DEPTH:
+        raise ApiError(400, "malformed_body", f"the body nests deeper than {_MAX_DEPTH} levels")
     return patch
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests, found without recursion (a hostile body must not exhaust the stack)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            pending.extend((inner, depth + 1) for inner in item.values())
+        elif isinstance(item, list):
+            pending.extend((inner, depth + 1) for inner in item)
+    return deepest
 
 
 def apply_patch(profile: Profile, patch: Mapping[str, Any], writable: frozenset[str]) -> dict[str, Any]:
@@ -153,13 +175,19 @@ def apply_patch(profile: Profile, patch: Mapping[str, Any], writable: frozenset[
         except FieldError as exc:
             problems[name] = str(exc).removeprefix(f"{name}: ")
             continue
-        if not same_value(normalised, current):
-            changes[name] = normalised
+        stored = _as_stored(normalised)  # 1.0 is stored as 1: compare what the table would hold
+        if not same_value(stored, current):
+            changes[name] = stored
     if problems:
         raise ApiError(400, "invalid_fields", "some fields are unknown or have invalid values", problems)
     if forbidden:
         raise ApiError(403, "forbidden_fields", "some fields are not writable by this caller", forbidden)
     return changes
+
+
+def _as_stored(value: Any) -> Any:
+    """``value`` as DynamoDB stores and returns it (numbers normalised)."""
+    return from_dynamodb(to_dynamodb({"v": value}))["v"]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

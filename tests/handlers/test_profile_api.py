@@ -15,7 +15,7 @@ from api.profile import openapi, requests
 from api.profile.app import ApiSettings, handler
 from api.profile.openapi import DOCUMENT, document
 from api.profile.openapi import text as openapi_text
-from local.support import TABLE, LambdaContext
+from local.support import TABLE, LambdaContext, resource, template
 from shared import fields, settings
 from shared.fields import FieldSpec, Owner
 from shared.profile import Profile, first_version
@@ -362,3 +362,57 @@ def test_every_sample_event_gets_a_documented_answer(api: dict[str, Any], name: 
     documented = document()["paths"][path][method]["responses"]
     assert str(response["statusCode"]) in documented
     json.loads(response["body"])
+
+
+@pytest.mark.parametrize("groups", ["[team,profile-admins]", '["profile-admins"]', "[x,profile-admins,y]"])
+def test_a_group_whose_name_merely_contains_the_admin_groups_is_no_admin(api: dict[str, Any], groups: str) -> None:
+    # Given a caller in a group named with commas or quotes (HTTP API separates groups by spaces only)
+    # When the admin route is called
+    response = call("GET /users/{sub}/profile", groups=groups, path={"sub": BOB})
+
+    # Then it is refused
+    assert response["statusCode"] == 403
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ('{"preferences": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}", 400),  # deeper than the map allows
+        ('{"preferences": ' + '{"a": ' * 900 + "1" + "}" * 900 + "}", 400),  # deep enough to exhaust a recursion
+        ('{"display_name": "a\ud800"}', 400),  # a lone surrogate in the event's text
+        ('{"preferences": {"\u202e": "x"}}', 400),  # a control character in a nested key
+        ('{"preferences": {"note": "a\u0000b"}}', 400),  # and in a nested value
+    ],
+)
+def test_hostile_nesting_and_characters_are_400_not_a_crash(api: dict[str, Any], raw: str, status: int) -> None:
+    before = api["repository"].get(ADA)
+    response = call("PATCH /me/profile", raw=raw, headers={"if-match": etag_of()})
+    assert response["statusCode"] == status
+    assert api["repository"].get(ADA) == before
+
+
+def test_repeating_a_patch_with_a_float_that_is_stored_as_an_integer_writes_once(api: dict[str, Any]) -> None:
+    # Given preferences patched with 1.0 (stored as 1)
+    patch = {"preferences": {"scale": 1.0, "offset": -0.0}}
+    first = call("PATCH /me/profile", body=patch, headers={"if-match": etag_of()})
+
+    # When the same patch is sent again
+    second = call("PATCH /me/profile", body=patch, headers={"if-match": first["headers"]["etag"]})
+
+    # Then the second changes nothing, so writes nothing: the ETag stays
+    assert second["headers"]["etag"] == first["headers"]["etag"]
+
+
+def test_a_weak_etag_is_not_a_match(api: dict[str, Any]) -> None:
+    weak = "W/" + etag_of()
+    response = call("PATCH /me/profile", body={"display_name": "X"}, headers={"if-match": weak})
+    assert response["statusCode"] == 412
+
+
+def test_the_app_client_may_be_granted_the_api_scope() -> None:
+    # Given the API's default scope and the app client's OAuth scopes (hosted UI: Google, Apple)
+    default = template()["Parameters"]["ApiScope"]["Default"]
+    allowed = resource("UserPoolClient")["Properties"]["AllowedOAuthScopes"]
+
+    # Then a hosted-UI sign-in can get an access token the API accepts
+    assert default in allowed
