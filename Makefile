@@ -24,20 +24,21 @@ RUNTIME_DEPS := .cache/runtime-dependencies
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
 
-$(PY313):
-	@echo "python3.13 is required (the Lambda runtime): install it, e.g. 'pyenv install 3.13'" >&2; exit 1
+ifeq ($(PY313),)
+$(error python3.13 is required (the Lambda runtime): install it, e.g. 'pyenv install 3.13')
+endif
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt | $(PY313)
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY313) -m venv $(VENV)
 	$(PY) -m $(PIP_INSTALL) -r requirements-dev.txt
 	touch $@
 
-$(TOOLS)/.installed: requirements-tools.txt | $(PY313)
+$(TOOLS)/.installed: requirements-tools.txt
 	$(PY313) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m $(PIP_INSTALL) -r requirements-tools.txt
 	touch $@
 
-$(LAMBDA_PY)/.installed: requirements-dev.txt | $(PY313)
+$(LAMBDA_PY)/.installed: requirements-dev.txt
 	$(PY313) -m venv $(LAMBDA_PY)
 	$(LAMBDA_PY)/bin/python -m $(PIP_INSTALL) "$$(grep -E '^boto3==' requirements-dev.txt)"
 	touch $@
@@ -76,16 +77,22 @@ build: $(TOOLS)/.installed $(VENV)/.installed ## sam build: one artifact per fun
 build-%Function:
 	$(MAKE) --no-print-directory -C $(ROOT) package FUNCTION=$*Function ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
 
-package: $(VENV)/.installed $(RUNTIME_DEPS)/.installed
-	$(PY) -m local.package $(FUNCTION) "$(ARTIFACTS_DIR)" $(RUNTIME_DEPS)
+# The import check runs in the Lambda-like interpreter: a module the artifact lacks fails the build.
+package: $(VENV)/.installed $(LAMBDA_PY)/.installed $(RUNTIME_DEPS)/.installed
+	$(PY) -m local.package $(FUNCTION) "$(ARTIFACTS_DIR)" $(RUNTIME_DEPS) $(LAMBDA_PY)/bin/python
 
 # Pure-Python wheels only: one artifact then runs on arm64 and x86_64 alike (a compiled
 # dependency fails here, loudly, instead of shipping the build machine's architecture).
+# Installed beside and moved into place under a lock: `sam build --parallel` packages
+# several functions at once.
 $(RUNTIME_DEPS)/.installed: requirements.txt | $(VENV)/.installed
-	rm -rf $(RUNTIME_DEPS)
-	$(PY) -m $(PIP_INSTALL) --target $(RUNTIME_DEPS) --only-binary=:all: --implementation py --abi none \
-		--platform any --python-version 3.13 -r requirements.txt
-	touch $@
+	mkdir -p .cache
+	flock .cache/runtime-dependencies.lock bash -c '\
+		if [ "$@" -nt requirements.txt ]; then exit 0; fi; \
+		rm -rf $(RUNTIME_DEPS).new && \
+		$(PY) -m $(PIP_INSTALL) --target $(RUNTIME_DEPS).new --only-binary=:all: --implementation py --abi none \
+			--platform any --python-version 3.13 -r requirements.txt && \
+		touch $(RUNTIME_DEPS).new/.installed && rm -rf $(RUNTIME_DEPS) && mv $(RUNTIME_DEPS).new $(RUNTIME_DEPS)'
 
 # The IAM tests transform template.yaml with the tools environment's samtranslator.
 unit: $(VENV)/.installed $(TOOLS)/.installed ## unit and handler tests (no build, no local stack)

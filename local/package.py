@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import ast
-import compileall
+import importlib.util
 import json
 import py_compile
 import shutil
@@ -88,14 +88,18 @@ def _imports(path: Path, module: str) -> list[str]:
     return [name for name in names if name.split(".")[0] in PROJECT_PACKAGES]
 
 
-def loaded_dependencies(artifact: Path, module: str) -> set[str]:
-    """The dependency files the handler loads at import, found by importing it from the artifact."""
+def loaded_dependencies(artifact: Path, module: str, interpreter: str) -> set[str]:
+    """The artifact's files the handler loads at import, found by importing it from the artifact.
+
+    ``interpreter`` stands in for the Lambda runtime (python3.13 with only boto3): a module the
+    artifact lacks fails the import here, as it would at the function's cold start.
+    """
     probe = (
         "import importlib, json, sys; sys.path.insert(0, sys.argv[1]); importlib.import_module(sys.argv[2]); "
         "print(json.dumps(sorted({getattr(m, '__file__', None) or '' for m in list(sys.modules.values())})))"
     )
     completed = subprocess.run(  # noqa: S603 (this interpreter, fixed code)
-        [sys.executable, "-I", "-c", probe, str(artifact), module],
+        [interpreter, "-I", "-c", probe, str(artifact), module],
         capture_output=True,
         text=True,
         check=False,
@@ -125,7 +129,7 @@ def prune(artifact: Path, loaded: set[str]) -> list[Path]:
     return removed
 
 
-def package(logical_id: str, artifacts: Path, dependencies: Path) -> None:
+def package(logical_id: str, artifacts: Path, dependencies: Path, interpreter: str) -> None:
     """Write the function's artifact into ``artifacts`` (sam build's ARTIFACTS_DIR)."""
     module = handler_module(logical_id)
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -134,21 +138,29 @@ def package(logical_id: str, artifacts: Path, dependencies: Path) -> None:
         target = artifacts / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
-    loaded = loaded_dependencies(artifacts, module)
+    loaded = loaded_dependencies(artifacts, module, interpreter)
     prune(artifacts, loaded)
-    # Unchecked-hash bytecode of what the handler loads: valid without a writable cache,
-    # and the same bytes for the same sources (a rebuild changes no deployment).
-    for name in sorted(loaded_dependencies(artifacts, module)):
+    # Unchecked-hash bytecode of what the handler loads: valid without a writable cache, and
+    # the same bytes for the same sources wherever the build runs (paths as in /var/task).
+    root = str(artifacts.resolve())
+    for name in sorted(loaded_dependencies(artifacts, module, interpreter)):
         if name.endswith(".py"):
-            compileall.compile_file(name, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            py_compile.compile(
+                name,
+                cfile=importlib.util.cache_from_source(name),
+                dfile="/var/task" + name.removeprefix(root),
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print("usage: python -m local.package <LogicalId> <ARTIFACTS_DIR> <dependencies folder>", file=sys.stderr)  # noqa: T201
+    if len(argv) != 4:
+        usage = "usage: python -m local.package <LogicalId> <ARTIFACTS_DIR> <dependencies folder> <lambda-like python>"
+        print(usage, file=sys.stderr)  # noqa: T201
         return 2
     try:
-        package(argv[0], Path(argv[1]), Path(argv[2]))
+        package(argv[0], Path(argv[1]), Path(argv[2]), argv[3])
     except PackageError as exc:
         print(f"local.package: {exc}", file=sys.stderr)  # noqa: T201
         return 1
