@@ -103,8 +103,13 @@ class ProfileRepository:
         changes: Mapping[str, Any],
         expected_version: int,
         now: str | None = None,
+        only_if_changed: bool = False,
     ) -> Profile:
-        """Apply ``changes`` (``None`` removes a field) if the stored version is ``expected_version``."""
+        """Apply ``changes`` (``None`` removes a field) if the stored version is ``expected_version``.
+
+        With ``only_if_changed`` the write also needs one field to differ from what is stored;
+        when none does, it fails like a conflict, with the stored profile at ``expected_version``.
+        """
         names = {"#version": "version", "#updated_at": "updated_at"}
         values: dict[str, Any] = {
             ":expected": expected_version,
@@ -121,12 +126,22 @@ class ProfileRepository:
                 values[f":v{index}"] = value
                 sets.append(f"#f{index} = :v{index}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        condition = "#version = :expected"
+        if only_if_changed and changes:
+            # One flat disjunction: DynamoDB refuses parentheses that change nothing.
+            differs: list[str] = []
+            for index, (_, value) in enumerate(sorted(changes.items())):
+                if value is None:
+                    differs.append(f"attribute_exists(#f{index})")
+                else:
+                    differs += [f"attribute_not_exists(#f{index})", f"#f{index} <> :v{index}"]
+            condition += f" AND {differs[0]}" if len(differs) == 1 else " AND (" + " OR ".join(differs) + ")"
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={KEY: {"S": user_id}},
                 UpdateExpression=expression,
-                ConditionExpression="#version = :expected",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_dynamodb(values),
                 ReturnValues="ALL_NEW",

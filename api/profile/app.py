@@ -20,6 +20,7 @@ from api.profile.requests import (
     apply_patch,
     etag,
     expected_version,
+    needs_current,
     parse_patch,
     representation,
     writable_by,
@@ -152,23 +153,42 @@ def patch_user(request: Request, config: ApiSettings, repo: ProfileRepository) -
 
 
 def _patch(request: Request, sub: str, writable: frozenset[str], repo: ProfileRepository) -> Response:
+    """One conditional UpdateItem: on the If-Match version, and on some patched field really changing.
+
+    The profile is read first only when the patch merges an object into an object field. When
+    the write's condition fails, the item it returns says why: gone (404), changed since the
+    ETag (412), or holding every patched value already (200, nothing written).
+    """
     version = expected_version(request.headers.get("if-match"))
     patch = parse_patch(request.body, request.base64, request.headers.get("content-type"))
-    profile = repo.get(sub)
-    if profile is None:
-        raise ApiError(404, "not_found", "this user has no profile: GET it first")
-    if profile.version != version:
-        raise _stale(profile)
+    profile = None
+    if needs_current(patch):
+        profile = repo.get(sub)
+        if profile is None:
+            raise ApiError(404, "not_found", "this user has no profile: GET it first")
+        if profile.version != version:
+            raise _stale(profile)
     changes = apply_patch(profile, patch, writable)
     if not changes:
-        return _ok(profile)  # nothing to write
+        return _ok(profile) if profile is not None else _current(repo, sub)
     try:
-        return _ok(repo.update(sub, changes, expected_version=version))
+        return _ok(repo.update(sub, changes, expected_version=version, only_if_changed=True))
     except VersionConflict as conflict:
         current = conflict.current
-        if current is not None and current.version == version + 1 and _holds(current, changes):
+        if current is None:
+            raise ApiError(404, "not_found", "this user has no profile: GET it first") from None
+        if current.version == version:
+            return _ok(current)  # it already holds every patched value: nothing written
+        if current.version == version + 1 and _holds(current, changes):
             return _ok(current)  # botocore resent a write that had succeeded: it is ours
         raise _stale(current) from None
+
+
+def _current(repo: ProfileRepository, sub: str) -> Response:
+    profile = repo.get(sub)
+    if profile is None:
+        raise ApiError(404, "not_found", "this user has no profile")
+    return _ok(profile)
 
 
 def _holds(profile: Profile, changes: Mapping[str, Any]) -> bool:

@@ -147,11 +147,18 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def apply_patch(profile: Profile, patch: Mapping[str, Any], writable: frozenset[str]) -> dict[str, Any]:
+def needs_current(patch: Mapping[str, Any]) -> bool:
+    """Whether applying ``patch`` needs the stored profile: an object merged into an object field."""
+    return any(isinstance(value, dict) for value in patch.values())
+
+
+def apply_patch(profile: Profile | None, patch: Mapping[str, Any], writable: frozenset[str]) -> dict[str, Any]:
     """The field changes ``patch`` makes (``None`` removes), validated; nothing when it changes nothing.
 
     Unknown fields and wrong values are 400, fields the caller may not write 403; every
     problem is reported at once, per field, and nothing is applied unless all are fine.
+    Without ``profile`` (no object to merge into) every patched field is a change: the
+    conditional write then skips the fields whose values it already holds.
     """
     problems: dict[str, str] = {}
     forbidden: dict[str, str] = {}
@@ -164,10 +171,10 @@ def apply_patch(profile: Profile, patch: Mapping[str, Any], writable: frozenset[
         if name not in writable:
             forbidden[name] = f"owned by {spec.owner.value}: not writable by this caller"
             continue
-        current = profile.fields.get(name)
+        current = profile.fields.get(name) if profile is not None else None
         merged = merge_patch(current, value)
         if merged is None:
-            if current is not None:
+            if current is not None or profile is None:
                 changes[name] = None
             continue
         try:
@@ -176,7 +183,7 @@ def apply_patch(profile: Profile, patch: Mapping[str, Any], writable: frozenset[
             problems[name] = str(exc).removeprefix(f"{name}: ")
             continue
         stored = _as_stored(normalised)  # 1.0 is stored as 1: compare what the table would hold
-        if not same_value(stored, current):
+        if profile is None or not same_value(stored, current):
             changes[name] = stored
     if problems:
         raise ApiError(400, "invalid_fields", "some fields are unknown or have invalid values", problems)

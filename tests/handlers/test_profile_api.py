@@ -126,11 +126,11 @@ def test_patch_with_the_etag_writes_once_and_returns_the_new_etag(api: dict[str,
         "PATCH /me/profile", body={"display_name": "Ada King", "locale": "en-GB"}, headers={"if-match": current}
     )
 
-    # Then one read and one conditional update wrote them, and the ETag moved on
+    # Then one conditional update wrote them, without a read, and the ETag moved on
     assert response["statusCode"] == 200
     assert response["json"]["display_name"] == "Ada King"
     assert response["headers"]["etag"] != current
-    assert aws_calls.counts == {"GetItem": 1, "UpdateItem": 1}
+    assert aws_calls.counts == {"UpdateItem": 1}
     assert api["repository"].get(ADA).fields["locale"] == "en-GB"
 
 
@@ -162,9 +162,14 @@ def test_patch_merges_into_an_object_field(api: dict[str, Any]) -> None:
 def test_a_patch_that_changes_nothing_writes_nothing(api: dict[str, Any], aws_calls: Any) -> None:
     current = etag_of()
     aws_calls.clear()
-    response = call("PATCH /me/profile", body={"display_name": "Ada"}, headers={"if-match": current})
+    before = api["repository"].get(ADA)
+    aws_calls.clear()
+    patch = {"display_name": "Ada", "locale": None}  # the name it has, the removal of a field it lacks
+    response = call("PATCH /me/profile", body=patch, headers={"if-match": current})
+    # The one conditional update found nothing to change, so wrote nothing: same ETag, same item
     assert (response["statusCode"], response["headers"]["etag"]) == (200, current)
-    assert aws_calls.counts == {"GetItem": 1}
+    assert aws_calls.counts == {"UpdateItem": 1}
+    assert api["repository"].get(ADA) == before
 
 
 def test_patch_without_if_match_is_428_and_writes_nothing(api: dict[str, Any], aws_calls: Any) -> None:
@@ -416,3 +421,16 @@ def test_the_app_client_may_be_granted_the_api_scope() -> None:
 
     # Then a hosted-UI sign-in can get an access token the API accepts
     assert default in allowed
+
+
+def test_a_patch_merging_into_an_object_reads_first_then_writes_once(api: dict[str, Any], aws_calls: Any) -> None:
+    current = etag_of()
+    aws_calls.clear()
+    response = call("PATCH /me/profile", body={"preferences": {"theme": "dark"}}, headers={"if-match": current})
+    assert response["statusCode"] == 200
+    assert aws_calls.counts == {"GetItem": 1, "UpdateItem": 1}
+
+
+def test_a_patch_of_a_profile_that_does_not_exist_is_404(api: dict[str, Any]) -> None:
+    response = call("PATCH /me/profile", sub="no-such-user", body={"display_name": "X"}, headers={"if-match": '"1"'})
+    assert response["statusCode"] == 404
