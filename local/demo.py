@@ -47,6 +47,7 @@ class Demo:
         self.stack = stack
         self.say = say
         self.sub = ""
+        self.tokens: dict[str, Any] = {}  # Ada's latest sign-in: later steps reuse its access token
         self.inbox = scenario.Inbox(stack, scenario.consumer_queues(stack))
 
     def steps(self) -> list[tuple[str, Callable[[], list[str]]]]:
@@ -139,7 +140,7 @@ class Demo:
         ran = self._last("PostConfirmation_ConfirmForgotPassword")
         after = scenario.profile_item(self.stack, self.sub)
         check(before == after, "the forgot-password confirmation changed the profile")
-        scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)
+        self.tokens = scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)
         return [ran, "profile byte-for-byte unchanged; the new password signs in"]
 
     def edit(self) -> list[str]:
@@ -176,17 +177,24 @@ class Demo:
             f"{attribute}={value} in cognito-local",
         )
         synced = time.perf_counter() - started
-        claims = scenario.verify_id_token(self.stack, scenario.sign_in(self.stack, EMAIL, password)["IdToken"])
+        self.tokens = scenario.sign_in(self.stack, EMAIL, password)
+        claims = scenario.verify_id_token(self.stack, self.tokens["IdToken"])
         check(claims.get(field) == value, f"the refreshed ID token says {field}={claims.get(field)!r}")
         return [
             f"ProfileUpdated v{version} changed={event['detail'].get('changed')} at {queue} after {arrived:.2f} s; "
             f"cognito-local {attribute}={value} after {synced:.2f} s; new ID token {field}={claims[field]}",
         ]
 
+    def _access_token(self) -> str:
+        """Ada's access token from her latest sign-in (valid for an hour), signing in only if no step has."""
+        if "AccessToken" not in self.tokens:
+            self.tokens = scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)
+        return str(self.tokens["AccessToken"])
+
     def api_own_profile(self) -> list[str]:
         check(self.stack.api is not None, "template.yaml has no HttpApi route: nothing serves the API")
         assert self.stack.api is not None
-        token = scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)["AccessToken"]
+        token = self._access_token()
         read = scenario.api(self.stack, "GET", "/me/profile", token)
         check(read.status == 200, f"GET /me/profile answered {read.status}: {read.body}")
         patch = {"display_name": "Ada Byron"}
@@ -209,7 +217,7 @@ class Demo:
         scenario.sign_up(self.stack, ADMIN_EMAIL, {"name": "Margaret Hamilton"})
         scenario.add_to_group(self.stack, ADMIN_EMAIL, group)
         admin = scenario.sign_in(self.stack, ADMIN_EMAIL)["AccessToken"]
-        user = scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)["AccessToken"]
+        user = self._access_token()
         path = f"/users/{self.sub}/profile"
         refused = scenario.api(self.stack, "PATCH", path, user, {"plan": "team"}, {"If-Match": '"1"'})
         check(refused.status == 403, f"a non-admin's PATCH {path} answered {refused.status}")

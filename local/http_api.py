@@ -361,7 +361,7 @@ class ApiServer(ThreadingHTTPServer):
         self._keys: Any = None
         self._keys_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _ApiHandler)
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @property

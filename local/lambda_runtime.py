@@ -207,7 +207,7 @@ class InvokeServer(ThreadingHTTPServer):
         self.runtime: Runtime | None = None
         self.pool: cognito_local.PoolBehaviour | None = None
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @property

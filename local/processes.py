@@ -141,6 +141,7 @@ class Child:
     process: subprocess.Popen[str]
     log_path: Path
     log_file: IO[bytes]
+    graceful: bool = True  # stopped with SIGTERM first; False: SIGKILL at once (nothing to save)
 
     def tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -173,10 +174,17 @@ class Supervisor:
                 signal.signal(signum, lambda number, frame: sys.exit(128 + number))
 
     def start(
-        self, name: str, command: list[str], env: dict[str, str], cwd: Path | None = None, pipes: bool = False
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        cwd: Path | None = None,
+        pipes: bool = False,
+        graceful: bool = True,
     ) -> Child:
         """Start ``command`` with exactly ``env``; its output goes to a log file (with ``pipes``,
-        stderr only: stdin and stdout are pipes for the runner)."""
+        stderr only: stdin and stdout are pipes for the runner). ``graceful=False``: ``stop`` kills it
+        at once, without SIGTERM's grace (for a child with nothing to save)."""
         log_path = self.workdir / f"{name}.log"
         log_file = log_path.open("ab")
 
@@ -200,19 +208,20 @@ class Supervisor:
             process = spawn()
         else:
             process = self._spawner.submit(spawn).result()
-        child = Child(name, process, log_path, log_file)
+        child = Child(name, process, log_path, log_file, graceful)
         with self._lock:
             self.children.append(child)
         return child
 
     def stop(self, grace: float = 3.0) -> None:
-        """Stop every child by its process group id: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        """Stop every child by its process group id: SIGTERM, then SIGKILL after ``grace`` seconds
+        (SIGKILL at once for a child started with ``graceful=False``)."""
         with self._lock:
             children, self.children, stopped, self._stopped = list(self.children), [], self._stopped, True
         if stopped:
             return
         for child in children:
-            child.kill(signal.SIGTERM)
+            child.kill(signal.SIGTERM if child.graceful else signal.SIGKILL)
         deadline = time.monotonic() + grace
         for child in children:
             try:

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from local.template import REGION, STACK_NAME, Resolver, function_of, functions,
 ROOT = processes.ROOT
 STATE_FILE = ROOT / ".cache" / "local" / "stack.json"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+PROVISIONING_CLIENTS = ("s3", "sqs", "events", "dynamodb", "cognito-idp", "dynamodbstreams")
 COGNITO_TRIGGERS = (
     "PreSignUp",
     "PostConfirmation",
@@ -122,7 +124,8 @@ class Stack:
         java = ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", f"-Djava.library.path={home}/DynamoDBLocal_lib"]
         options = ["-inMemory", "-sharedDb", "-port", str(ports["dynamodb"]), "-disableTelemetry"]
         command = [*java, "-jar", str(home / "DynamoDBLocal.jar"), *options]
-        dynamodb = supervisor.start("dynamodb-local", command, processes.environment(), cwd=home)
+        # in memory, it has nothing to save: stopped with SIGKILL at once rather than SIGTERM's 0.4 s shutdown
+        dynamodb = supervisor.start("dynamodb-local", command, processes.environment(), cwd=home, graceful=False)
         cognito_home = supervisor.workdir / "cognito"
         (cognito_home / ".cognito").mkdir(parents=True)
         (cognito_home / ".cognito" / "config.json").write_text(json.dumps(self._cognito_config(ports["cognito"])))
@@ -134,11 +137,18 @@ class Stack:
         )
         moto_server = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports["moto"])]
         moto = supervisor.start("moto", moto_server, processes.environment())
-        processes.wait_until(lambda: processes.http_ok(f"{endpoints.moto}/moto-api/"), moto)
-        processes.wait_until(lambda: processes.http_ok(f"{endpoints.cognito_issuer}/health"), cognito)
-        processes.wait_until(lambda: bool(self.client("dynamodb").list_tables(Limit=1)), dynamodb)
-        self.timings["components"] = time.perf_counter() - began
-        self._provision()
+        with ThreadPoolExecutor(3, "provision") as pool:
+            # boto3's clients load their service models while the components boot
+            clients = pool.submit(lambda: [self.client(name) for name in PROVISIONING_CLIENTS])
+            # any HTTP answer (DynamoDB Local's is 400 without a signature) means it serves requests;
+            # botocore's retries would add their backoff to every refused connection
+            processes.wait_until(lambda: processes.http_ok(f"{endpoints.moto}/moto-api/"), moto)
+            processes.wait_until(lambda: processes.http_ok(f"{endpoints.cognito_issuer}/health"), cognito)
+            processes.wait_until(lambda: processes.http_ok(endpoints.dynamodb), dynamodb)
+            self.timings["components"] = time.perf_counter() - began
+            clients.result()
+            self._provision(pool)
+        self.timings["provisioned"] = time.perf_counter() - began
         self._start_functions()
         self.timings["ready"] = time.perf_counter() - began
         return self
@@ -201,11 +211,22 @@ class Stack:
             if resource.get("Type") == kind and self.resolver.included(name)
         }
 
-    def _provision(self) -> None:
+    def _provision(self, pool: ThreadPoolExecutor) -> None:
+        """The template's resources: moto's, the table and the user pool are independent of one another,
+        so the three are created side by side."""
         refs, attributes = self.resolver.refs, self.resolver.attributes
         for name in self.specs:
             refs[name] = name
             attributes[(name, "Arn")] = function_arn(name)
+        for done in [
+            pool.submit(self._provision_moto),
+            pool.submit(self._provision_table),
+            pool.submit(self._provision_pool),
+        ]:
+            done.result()
+
+    def _provision_moto(self) -> None:
+        refs, attributes = self.resolver.refs, self.resolver.attributes
         for name, props in self.resources("AWS::S3::Bucket").items():
             refs[name] = self.buckets[name] = props.get("BucketName") or f"{STACK_NAME}-{name}".lower()[:63]
             attributes[(name, "Arn")] = f"arn:aws:s3:::{refs[name]}"
@@ -226,30 +247,6 @@ class Stack:
         for name, props in self.resources("AWS::Events::EventBus").items():
             refs[name] = props.get("Name") or name
             attributes[(name, "Arn")] = self.client("events").create_event_bus(Name=refs[name])["EventBusArn"]
-        for name, props in self.resources("AWS::DynamoDB::Table").items():
-            if "StreamSpecification" in props:
-                props["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-            table = self.client("dynamodb").create_table(
-                TableName=props.get("TableName") or name,
-                **_kept(props, "KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput"),
-                **_kept(props, "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"),
-            )["TableDescription"]
-            refs[name] = self.table_name = table["TableName"]
-            attributes[(name, "Arn")] = table["TableArn"]
-            attributes[(name, "StreamArn")] = self.stream_arn = table.get("LatestStreamArn", "")
-        cognito = self.client("cognito-idp")
-        for name, props in self.resources("AWS::Cognito::UserPool").items():
-            kept = _kept(props, "UsernameAttributes", "AutoVerifiedAttributes", "Schema", "Policies")
-            pool = cognito.create_user_pool(PoolName=props.get("UserPoolName") or name, **kept)["UserPool"]
-            refs[name] = self.user_pool_id = pool["Id"]
-            attributes[(name, "Arn")] = pool["Arn"]
-        for name, props in self.resources("AWS::Cognito::UserPoolClient").items():
-            kept = _kept(props, "UserPoolId", "ReadAttributes", "WriteAttributes")
-            client = cognito.create_user_pool_client(ClientName=props.get("ClientName") or name, **kept)
-            refs[name] = self.client_id = client["UserPoolClient"]["ClientId"]
-        for name, props in self.resources("AWS::Cognito::UserPoolGroup").items():
-            group = _kept(props, "UserPoolId", "GroupName", "Description", "Precedence")
-            refs[name] = cognito.create_group(**group)["Group"]["GroupName"]
         events = self.client("events")
         for name, props in self.resources("AWS::Events::Rule").items():
             if props.get("ScheduleExpression"):
@@ -265,6 +262,36 @@ class Stack:
             ]
             if targets:
                 events.put_targets(Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default"), Targets=targets)
+
+    def _provision_table(self) -> None:
+        refs, attributes = self.resolver.refs, self.resolver.attributes
+        for name, props in self.resources("AWS::DynamoDB::Table").items():
+            if "StreamSpecification" in props:
+                props["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+            table = self.client("dynamodb").create_table(
+                TableName=props.get("TableName") or name,
+                **_kept(props, "KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput"),
+                **_kept(props, "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"),
+            )["TableDescription"]
+            refs[name] = self.table_name = table["TableName"]
+            attributes[(name, "Arn")] = table["TableArn"]
+            attributes[(name, "StreamArn")] = self.stream_arn = table.get("LatestStreamArn", "")
+
+    def _provision_pool(self) -> None:
+        refs, attributes = self.resolver.refs, self.resolver.attributes
+        cognito = self.client("cognito-idp")
+        for name, props in self.resources("AWS::Cognito::UserPool").items():
+            kept = _kept(props, "UsernameAttributes", "AutoVerifiedAttributes", "Schema", "Policies")
+            pool = cognito.create_user_pool(PoolName=props.get("UserPoolName") or name, **kept)["UserPool"]
+            refs[name] = self.user_pool_id = pool["Id"]
+            attributes[(name, "Arn")] = pool["Arn"]
+        for name, props in self.resources("AWS::Cognito::UserPoolClient").items():
+            kept = _kept(props, "UserPoolId", "ReadAttributes", "WriteAttributes")
+            client = cognito.create_user_pool_client(ClientName=props.get("ClientName") or name, **kept)
+            refs[name] = self.client_id = client["UserPoolClient"]["ClientId"]
+        for name, props in self.resources("AWS::Cognito::UserPoolGroup").items():
+            group = _kept(props, "UserPoolId", "GroupName", "Description", "Precedence")
+            refs[name] = cognito.create_group(**group)["Group"]["GroupName"]
 
     # --- functions and their stream mappings -----------------------------------------
 

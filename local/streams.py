@@ -252,8 +252,17 @@ class MappingPoller(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
 
+    def _pause(self) -> float:
+        """Seconds until the next poll: ``interval``, or less when a buffered batch's window closes sooner
+        (the batch is then cut when its window ends, not up to an interval later)."""
+        now = time.monotonic()
+        closes = [
+            shard.first_buffered + self.spec.window_seconds - now for shard in self.shards.values() if shard.buffer
+        ]
+        return max(0.0, min([self.interval, *closes]))
+
     def run(self) -> None:
-        while not self.stopping.wait(self.interval):
+        while not self.stopping.wait(self._pause()):
             try:
                 if time.monotonic() - self._described > 1.0:
                     self._discover()
