@@ -74,6 +74,36 @@ def _answers(endpoint: str) -> bool:
     return True
 
 
+def _prepare(endpoint: str, service: str, **variables: str) -> None:
+    """The function's environment against DynamoDB Local, read afresh by its settings and clients."""
+    from shared import aws, settings
+
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",  # DynamoDB Local takes any credentials
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "PROFILE_TABLE_NAME": TABLE,
+            "POWERTOOLS_METRICS_NAMESPACE": "bench",
+            "POWERTOOLS_SERVICE_NAME": service,
+            **variables,
+        }
+    )
+    aws.reset()
+    settings.load.cache_clear()
+
+
+def _table() -> Any:
+    """The profile table, created with patient timeouts; returns that client."""
+    from local.support import create_table_kwargs
+    from shared import aws
+
+    setup = aws.client("dynamodb", connect_timeout=5, read_timeout=30, max_attempts=3)
+    setup.create_table(**create_table_kwargs("ProfileTable", TABLE))
+    return setup
+
+
 def _p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
@@ -83,28 +113,15 @@ def pre_token_vs_get_item() -> dict[str, float]:
     event = json.loads((ROOT / "events" / "cognito" / "pre_token_v2_authentication.json").read_text())
     attributes = event["request"]["userAttributes"]
     with dynamodb_local() as endpoint:
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "bench",  # DynamoDB Local takes any credentials
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "PROFILE_TABLE_NAME": TABLE,
-                "POWERTOOLS_METRICS_NAMESPACE": "bench",
-                "POWERTOOLS_SERVICE_NAME": "pre-token-generation",
-            }
-        )
-        from local.support import LambdaContext, create_table_kwargs
+        _prepare(endpoint, "pre-token-generation")
+        from local.support import LambdaContext
         from shared import aws, settings
         from shared.profile import profile_from_cognito
         from shared.repository import ProfileRepository
         from shared.triggers import TriggerSettings
         from triggers.pre_token_generation.app import handler
 
-        aws.reset()
-        settings.load.cache_clear()
-        setup = aws.client("dynamodb", connect_timeout=5, read_timeout=30, max_attempts=3)
-        setup.create_table(**create_table_kwargs("ProfileTable", TABLE))
+        setup = _table()
         profile, _ = profile_from_cognito(attributes["sub"], event["userName"], attributes)
         ProfileRepository(setup, TABLE).create_if_absent(profile)
         # The bare GetItem gets the client the trigger has: the same timeouts and retries.
@@ -145,28 +162,14 @@ def api_vs_bare_calls() -> dict[str, float]:
     event = json.loads((ROOT / "events" / "api" / "get_me_profile.json").read_text())
     sub = event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
     with dynamodb_local() as endpoint:
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "bench",  # DynamoDB Local takes any credentials
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "PROFILE_TABLE_NAME": TABLE,
-                "USER_POOL_ID": "us-east-1_bench",
-                "POWERTOOLS_METRICS_NAMESPACE": "bench",
-                "POWERTOOLS_SERVICE_NAME": "profile-api",
-            }
-        )
+        _prepare(endpoint, "profile-api", USER_POOL_ID="us-east-1_bench")
         from api.profile.app import ApiSettings, handler
-        from local.support import LambdaContext, create_table_kwargs
-        from shared import aws, settings
+        from local.support import LambdaContext
+        from shared import settings
         from shared.profile import Profile, first_version
         from shared.repository import ProfileRepository
 
-        aws.reset()
-        settings.load.cache_clear()
-        setup = aws.client("dynamodb", connect_timeout=5, read_timeout=30, max_attempts=3)
-        setup.create_table(**create_table_kwargs("ProfileTable", TABLE))
+        setup = _table()
         for user in (sub, "bare"):
             profile = Profile(user, user, "t", "t", fields={"display_name": "Ada"}, version=first_version())
             ProfileRepository(setup, TABLE).create_if_absent(profile)
