@@ -7,7 +7,13 @@ botocore's defaults (60 s connect and read timeouts) are far beyond a Cognito tr
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
+
+
+class RemainingTime(Protocol):
+    """The part of a Lambda context that says how long the invocation may still run."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
 
 
 @cache

@@ -9,7 +9,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from shared.profile import KEY, Profile, utc_now
+from shared.profile import KEY, Profile, same_value, utc_now
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -18,6 +18,14 @@ _deserializer = TypeDeserializer()
 def _set_order(value: Any) -> tuple[str, Any]:
     """Sort key for a DynamoDB set's members: numbers, strings or binaries, never mixed."""
     return (type(value).__name__, value if isinstance(value, (int, float, str)) else repr(value))
+
+
+def _holds(profile: Profile, changes: Mapping[str, Any]) -> bool:
+    """Whether ``profile`` already has every change (``None``: the field is absent)."""
+    return all(
+        name not in profile.fields if value is None else same_value(profile.fields.get(name), plain(value))
+        for name, value in changes.items()
+    )
 
 
 class VersionConflict(Exception):
@@ -150,6 +158,8 @@ class ProfileRepository:
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             existing = exc.response.get("Item")
             current = Profile.from_item(from_dynamodb(existing)) if existing else None
+            if current is not None and current.version == expected_version + 1 and _holds(current, changes):
+                return current  # botocore resent a write that had succeeded and timed out: it is ours
             raise VersionConflict(f"profile is not at version {expected_version}", current) from None
         return Profile.from_item(from_dynamodb(response["Attributes"]))
 

@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import aws
+from shared.aws import RemainingTime
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import KEY, iso_utc
 from shared.repository import from_dynamodb_exact
@@ -199,12 +200,6 @@ def _occurred_at(approximate: Any, new: Mapping[str, Any] | None) -> str:
 def backoff(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
     """Full-jitter exponential backoff: a delay in [0, min(cap, base * 2**attempt))."""
     return float(rand() * min(cap, base * 2 ** min(attempt, 32)))
-
-
-class RemainingTime(Protocol):
-    """The part of a Lambda context the stream handlers use."""
-
-    def get_remaining_time_in_millis(self) -> int: ...
 
 
 class Deadline:

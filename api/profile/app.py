@@ -179,8 +179,6 @@ def _patch(request: Request, sub: str, writable: frozenset[str], repo: ProfileRe
             raise ApiError(404, "not_found", "this user has no profile: GET it first") from None
         if current.version == version:
             return _ok(current)  # it already holds every patched value: nothing written
-        if current.version == version + 1 and _holds(current, changes):
-            return _ok(current)  # botocore resent a write that had succeeded: it is ours
         raise _stale(current) from None
 
 
@@ -189,13 +187,6 @@ def _current(repo: ProfileRepository, sub: str) -> Response:
     if profile is None:
         raise ApiError(404, "not_found", "this user has no profile")
     return _ok(profile)
-
-
-def _holds(profile: Profile, changes: Mapping[str, Any]) -> bool:
-    return all(
-        (name not in profile.fields) if value is None else profile.fields.get(name) == value
-        for name, value in changes.items()
-    )
 
 
 def _stale(current: Profile | None) -> ApiError:

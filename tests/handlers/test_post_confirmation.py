@@ -257,3 +257,21 @@ def test_a_resent_write_that_had_succeeded_counts_as_the_creation(table: Any) ->
 
     # Then the resend counts as created (not a lost race), and the other writer's does not
     assert (ours, theirs) == (True, False)
+
+
+def test_a_resent_update_that_had_succeeded_returns_the_profile_not_a_conflict(table: Any) -> None:
+    # Given a conditional update that reached the table but whose answer was lost
+    from shared.profile import Profile
+    from shared.repository import ProfileRepository, VersionConflict
+
+    repository = ProfileRepository(table, TABLE)
+    repository.create_if_absent(Profile("u-1", "name-1", "t", "t", fields={"plan": "free"}, version=7))
+    repository.update("u-1", {"plan": "pro", "locale": None}, expected_version=7)
+
+    # When botocore resends it, and when another change meets the same condition
+    resent = repository.update("u-1", {"plan": "pro", "locale": None}, expected_version=7)
+    with pytest.raises(VersionConflict):
+        repository.update("u-1", {"plan": "team"}, expected_version=7)
+
+    # Then the resend is recognised as the write that succeeded; the other is a conflict
+    assert (resent.version, resent.fields["plan"]) == (8, "pro")

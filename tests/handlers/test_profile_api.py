@@ -434,3 +434,21 @@ def test_a_patch_merging_into_an_object_reads_first_then_writes_once(api: dict[s
 def test_a_patch_of_a_profile_that_does_not_exist_is_404(api: dict[str, Any]) -> None:
     response = call("PATCH /me/profile", sub="no-such-user", body={"display_name": "X"}, headers={"if-match": '"1"'})
     assert response["statusCode"] == 404
+
+
+def test_a_stored_item_of_the_wrong_type_is_500_naming_no_value(api: dict[str, Any], table: Any, logs: Any) -> None:
+    # Given Ada's display name overwritten with a number by some script
+    table.update_item(
+        TableName=TABLE,
+        Key={"user_id": {"S": ADA}},
+        UpdateExpression="SET display_name = :n",
+        ExpressionAttributeValues={":n": {"N": "73519"}},
+    )
+
+    # When she reads her profile
+    response = call("GET /me/profile")
+
+    # Then the API answers 500 and logs the attribute's name, never its value
+    assert response["statusCode"] == 500
+    assert "display_name" in logs()
+    assert "73519" not in logs()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
+from shared.aws import RemainingTime
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import Profile, UndecodableProfile, idp_changes
 from shared.repository import ProfileRepository, VersionConflict
@@ -29,12 +30,6 @@ class ProfileStoreUnavailable(RuntimeError):
 
 class _OutOfTime(Exception):
     """Not enough of the trigger's time is left for another table call."""
-
-
-class RemainingTime(Protocol):
-    """The part of a Lambda context the trigger uses."""
-
-    def get_remaining_time_in_millis(self) -> int: ...
 
 
 def add_profile_claims(
