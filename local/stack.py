@@ -383,10 +383,35 @@ class Stack:
         invocation = self.runtime.invoke(name, {"Records": records}, source="stream")
         return invocation.function_error, invocation.result()
 
-    def write_state(self) -> None:
-        """What ``invoke`` needs to find the stack ``up`` keeps running."""
+    def outputs(self) -> dict[str, str]:
+        """The stack outputs a deployed stack would give for what runs here."""
         assert self.endpoints is not None
-        state = {"pid": os.getpid(), "endpoints": asdict(self.endpoints), "functions": sorted(self.specs)}
+        found = {
+            "UserPoolId": self.user_pool_id,
+            "UserPoolClientId": self.client_id,
+            "ProfileTableName": self.table_name,
+            "ProfileApiUrl": self.endpoints.api,
+        }
+        return {key: value for key, value in found.items() if value}
+
+    def ops_target(self) -> Any:
+        """What ``python -m ops`` works on here (``ops.target.Target``)."""
+        from ops.target import Target
+
+        assert self.endpoints is not None
+        outputs = self.outputs()
+        return Target(self.user_pool_id, self.table_name, environment=self.endpoints.environment(), outputs=outputs)
+
+    def write_state(self) -> None:
+        """What ``invoke`` and ``python -m ops --local`` need to find the stack ``up`` keeps running."""
+        assert self.endpoints is not None
+        state = {
+            "pid": os.getpid(),
+            "endpoints": asdict(self.endpoints),
+            "functions": sorted(self.specs),
+            "environment": self.endpoints.environment(),
+            "outputs": self.outputs(),
+        }
         STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
         STATE_FILE.write_text(json.dumps(state, indent=2))
 

@@ -1,0 +1,38 @@
+"""python -m ops SUBCOMMAND [--help]: see ops/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ops.target import TargetError
+
+# subcommand -> (module, one-line help); modules are imported only when their command runs
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m ops", description="Operate profile-sync beside a Cognito user pool.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    for name, (module, summary) in SUBCOMMANDS.items():
+        command = commands.add_parser(name, help=summary, description=summary)
+        importlib.import_module(module).add_arguments(command)
+        command.set_defaults(module=module)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(importlib.import_module(args.module).run(args))
+    except TargetError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - this is the console
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)  # noqa: T201 - this is the console
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

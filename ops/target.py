@@ -1,0 +1,128 @@
+"""Which user pool and table a command works on, and the AWS clients it uses.
+
+On AWS: ``--user-pool-id ID --table-name NAME``, or ``--stack NAME`` to read both from the
+stack's outputs; credentials, region and ``AWS_ENDPOINT_URL[_<SERVICE>]`` as boto3 finds
+them. ``--local``: the stack ``python -m local up`` keeps running (its state file names its
+endpoints, pool and table). Every client has explicit timeouts and a bounded retry count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_STATE = ROOT / ".cache" / "local" / "stack.json"  # written by `python -m local up`
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 30.0
+MAX_ATTEMPTS = 5  # standard retry mode: throttling is retried with backoff, at most this many tries
+# boto3's endpoint variables name a service by its service id, not its client name
+SERVICE_IDS = {"cognito-idp": "COGNITO_IDENTITY_PROVIDER", "dynamodbstreams": "DYNAMODB_STREAMS"}
+
+
+class TargetError(Exception):
+    """The command cannot tell (or reach) what to work on; the message says what to pass."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A user pool, the profile table beside it and how to reach them."""
+
+    user_pool_id: str
+    table_name: str
+    region: str | None = None
+    # For the local stack: boto3's endpoint variables and credentials (``Endpoints.environment()``).
+    # Empty on AWS: boto3 reads the process's own environment and configuration.
+    environment: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # the stack's outputs, when known
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def client(self, service: str) -> Any:
+        """A cached boto3 client with the ops timeouts and retries."""
+        if service not in self._clients:
+            self._clients[service] = make_client(service, self.region, self.environment)
+        return self._clients[service]
+
+
+def make_client(service: str, region: str | None = None, environment: dict[str, str] | None = None) -> Any:
+    import boto3
+    import botocore.session
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    )
+    if not environment:
+        return boto3.session.Session(region_name=region).client(service, config=config)
+    # The local stack: its endpoints and credentials only, never the developer's AWS profile.
+    variable = "AWS_ENDPOINT_URL_" + SERVICE_IDS.get(service, service.upper())
+    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    session = boto3.session.Session(
+        botocore_session=core,
+        aws_access_key_id=environment.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=environment.get("AWS_SECRET_ACCESS_KEY"),
+        region_name=region or environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION"),
+    )
+    return session.client(service, endpoint_url=environment.get(variable) or None, config=config)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, *, table: bool = True) -> None:
+    """The options that say which pool (and table) a subcommand works on."""
+    where = parser.add_argument_group("target (one of: --local, --stack, or the ids)")
+    where.add_argument("--user-pool-id", metavar="ID", help="the Cognito user pool")
+    if table:
+        where.add_argument("--table-name", metavar="NAME", help="the profile table")
+    where.add_argument("--stack", metavar="NAME", help="read the pool and table from this stack's outputs")
+    where.add_argument("--local", action="store_true", help="the stack `python -m local up` is running")
+    where.add_argument("--region", help="AWS region (default: boto3's configuration)")
+
+
+def resolve(args: argparse.Namespace) -> Target:
+    """The target the arguments name, or a TargetError saying what is missing."""
+    needs_table = hasattr(args, "table_name")
+    chosen = [name for name, given in (("--local", args.local), ("--stack", args.stack)) if given]
+    if args.user_pool_id or getattr(args, "table_name", None):
+        chosen.append("the ids")
+    if len(chosen) > 1:
+        raise TargetError(f"give one of --local, --stack or the ids, not {' and '.join(chosen)}")
+    if args.local:
+        return local_target()
+    if args.stack:
+        return stack_target(args.stack, args.region)
+    if not args.user_pool_id or (needs_table and not args.table_name):
+        wanted = "--user-pool-id ID --table-name NAME" if needs_table else "--user-pool-id ID"
+        raise TargetError(f"say what to work on: {wanted}, --stack NAME or --local")
+    return Target(args.user_pool_id, getattr(args, "table_name", None) or "", region=args.region)
+
+
+def local_target(state_file: Path = LOCAL_STATE) -> Target:
+    """The running local stack, from the state file `python -m local up` writes."""
+    try:
+        state = json.loads(state_file.read_text())
+        os.kill(int(state["pid"]), 0)
+        outputs = dict(state["outputs"])
+        return Target(outputs["UserPoolId"], outputs["ProfileTableName"], environment=state["environment"],
+                      outputs=outputs)  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TargetError("no local stack is running: start one with `python -m local up`") from None
+
+
+def stack_target(stack_name: str, region: str | None = None) -> Target:
+    """The pool and table a deployed stack's outputs name."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        found = make_client("cloudformation", region).describe_stacks(StackName=stack_name)["Stacks"][0]
+    except (BotoCoreError, ClientError) as exc:
+        raise TargetError(f"cannot read stack {stack_name}: {exc}") from None
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in found.get("Outputs", [])}
+    missing = [key for key in ("UserPoolId", "ProfileTableName") if not outputs.get(key)]
+    if missing:
+        raise TargetError(f"stack {stack_name} has no output {' or '.join(missing)}")
+    return Target(outputs["UserPoolId"], outputs["ProfileTableName"], region=region, outputs=outputs)
