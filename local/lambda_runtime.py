@@ -144,10 +144,17 @@ class Runtime:
         ``start`` start their processes now (the stack's event sources call them); the others on their
         first invocation."""
         self.functions = {name: Function(spec, local, supervisor) for name, spec in specs.items()}
-        for name in start:
-            self.functions[name].start()
+        self.start(start)
         self.history: deque[Invocation] = deque(maxlen=HISTORY)
         self.on_invoke: Callable[[Invocation], None] | None = None
+
+    def start(self, names: Iterable[str]) -> None:
+        """Start the processes of the functions ``names`` that have none yet (without waiting for them)."""
+        for name in names:
+            function = self.functions[name]
+            with function.lock:
+                if function.child is None:
+                    function.start()
 
     def configure(self, variables: dict[str, dict[str, str]]) -> None:
         """The template's variables of each function, resolved: its handler is imported then."""

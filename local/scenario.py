@@ -8,6 +8,7 @@ its triggers, the Invoke API, the table) and returns what a check needs; checks 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -320,24 +321,28 @@ def failed_batches(stack: Stack, bucket: str) -> list[tuple[str, dict[str, Any]]
 
 
 class Inbox:
-    """Messages received from a set of queues, kept so several steps can look for theirs."""
+    """Messages received from a set of queues, kept so several steps (on several threads) can look
+    for theirs."""
 
     def __init__(self, stack: Stack, queues: Mapping[str, str]) -> None:
         self.stack = stack
         self.queues = dict(queues)
         self.messages: list[tuple[str, dict[str, Any]]] = []
+        self.lock = threading.Lock()
 
     def drain(self) -> None:
         sqs = self.stack.client("sqs")
-        for name, url in self.queues.items():
-            response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            for message in response.get("Messages", []):
-                self.messages.append((name, json.loads(message["Body"])))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        with self.lock:
+            for name, url in self.queues.items():
+                response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+                for message in response.get("Messages", []):
+                    self.messages.append((name, json.loads(message["Body"])))
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
     def find(self, predicate: Callable[[dict[str, Any]], bool]) -> tuple[str, dict[str, Any]] | None:
         self.drain()
-        return next(((name, body) for name, body in self.messages if predicate(body)), None)
+        with self.lock:
+            return next(((name, body) for name, body in self.messages if predicate(body)), None)
 
     def wait_event(
         self, detail_type: str, user_id: str, timeout: float = WAIT_SECONDS, version: int | None = None

@@ -84,6 +84,7 @@ class Stack:
         self.queue_urls: dict[str, str] = {}  # logical id -> URL
         self.buckets: dict[str, str] = {}  # logical id -> bucket name
         self.user_pool_id = self.client_id = self.table_name = self.stream_arn = ""
+        self._later: set[str] = set()  # functions whose processes start once the components are up
         self.timings: dict[str, float] = {}
         self._clients: dict[str, Any] = {}
 
@@ -114,12 +115,15 @@ class Stack:
             moto=f"http://127.0.0.1:{ports['moto']}",
             lambda_=self.server.url,
         )
-        called = {
-            *self.trigger_functions().values(),
+        # Cognito calls the triggers within a second of the stack's first sign-up: their processes
+        # boot beside the components. The stream and API functions start once the components are
+        # up, while the first steps run: booting them alongside would slow the components' start.
+        triggers = set(self.trigger_functions().values()) & set(self.specs)
+        self._later = {
             *(source.function for source in stream_sources(self.template)),
             *(route.function for route in routes(self.template, self.resolver)),
-        }
-        self.runtime = Runtime(self.specs, endpoints.environment(), supervisor, start=called & set(self.specs))
+        } & (set(self.specs) - triggers)
+        self.runtime = Runtime(self.specs, endpoints.environment(), supervisor, start=triggers)
         home = sorted(processes.DYNAMODB_LOCAL.glob("*/DynamoDBLocal.jar"))[-1].parent
         java = ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", f"-Djava.library.path={home}/DynamoDBLocal_lib"]
         options = ["-inMemory", "-sharedDb", "-port", str(ports["dynamodb"]), "-disableTelemetry"]
@@ -333,6 +337,7 @@ class Stack:
         assert self.runtime is not None
         variables = {name: self.resolver.resolve(spec.environment) for name, spec in self.specs.items()}
         self.runtime.configure({name: {k: str(v) for k, v in found.items()} for name, found in variables.items()})
+        self.runtime.start(self._later)
         self.server.pool, self.server.runtime = self.pool_behaviour(), self.runtime
         for source in stream_sources(self.template):
             props = self.resolver.resolve(source.properties)
