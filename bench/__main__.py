@@ -3,6 +3,13 @@
 Every figure comes from fresh processes of a Lambda-like interpreter (python3.13 with only
 boto3) running the built artifacts in .aws-sam/build (see bench/harness.py). Runs are
 interleaved, so machine noise hits baseline and handlers alike; medians are reported.
+
+A cold start's ratio to the baseline is judged on CPU time (user + system of the process):
+init is CPU-bound work (imports, client set-up), which a Lambda sandbox runs on its own
+share of a CPU, while the wall clock of a shared machine also counts whatever else ran
+meanwhile (it moved the trigger's ratio between 1.02x and 1.19x from run to run). The
+wall-clock figures are printed beside it. The ratio is the median over rounds of each
+round's case / baseline, so a slow spell that hits one round hits both sides of its ratio.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ LAMBDA_PYTHON = ROOT / ".cache" / "lambda-python" / "bin" / "python"
 HARNESS = Path(__file__).with_name("harness.py")
 SUPPORT = ROOT / "local" / "support.py"
 EVENTS = ROOT / "events" / "cognito"
-RUNS = 11
+RUNS = 15
 TRIGGER_COLD_START_LIMIT = 1.10
 API_COLD_START_LIMIT = 1.30
 ARTIFACT_LIMIT_MB = 9.0
@@ -65,7 +72,8 @@ class Case:
     handler: str
     event: Path | None
     canned: dict[str, Any] = field(default_factory=dict)
-    seconds: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # wall clock, one per round
+    cpu_seconds: list[float] = field(default_factory=list)  # user + system, one per round
     calls: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # the function's own settings
     expected_calls: dict[str, int] | None = None  # exact AWS calls the operation must make
@@ -122,21 +130,30 @@ def measure(cases: list[Case], runs: int = RUNS) -> Case:
                     sys.exit(f"{case.label} failed:\n{result.stderr[-2000:]}")
                 figures = json.loads(result.stdout.strip().splitlines()[-1])
                 case.seconds.append(figures["seconds"])
+                case.cpu_seconds.append(figures["cpu_seconds"])
                 case.calls = figures["calls"]
     return baseline
 
 
 def report_cold_starts(baseline: Case, cases: list[Case], limit: float) -> None:
-    base = statistics.median(baseline.seconds)
-    print(f"{'cold start (median of ' + str(len(baseline.seconds)) + ')':<46} {'ms':>8} {'ratio':>7}  limit")
-    print(f"{baseline.label:<46} {base * 1000:8.1f} {1.0:7.2f}")
+    """Each case's median wall and CPU time and its CPU ratio to the baseline, judged against ``limit``."""
+    title = f"cold start ({len(baseline.seconds)} interleaved rounds)"
+    print(f"{title:<46} {'wall ms':>8} {'CPU ms':>8} {'ratio':>6}  limit")
+    wall, cpu = statistics.median(baseline.seconds), statistics.median(baseline.cpu_seconds)
+    print(f"{baseline.label:<46} {wall * 1000:8.1f} {cpu * 1000:8.1f} {1.0:6.2f}")
     for case in cases:
-        median = statistics.median(case.seconds)
-        ratio = median / base
+        ratio = statistics.median(
+            spent / base for spent, base in zip(case.cpu_seconds, baseline.cpu_seconds, strict=True)
+        )
+        wall_ratio = statistics.median(spent / base for spent, base in zip(case.seconds, baseline.seconds, strict=True))
         verdict = "ok" if ratio <= limit else "MISSED"
-        print(f"{case.label:<46} {median * 1000:8.1f} {ratio:7.2f}  <= {limit:.2f}x  {verdict}")
+        print(
+            f"{case.label:<46} {statistics.median(case.seconds) * 1000:8.1f} "
+            f"{statistics.median(case.cpu_seconds) * 1000:8.1f} {ratio:6.2f}  <= {limit:.2f}x  {verdict}"
+            f"  (wall {wall_ratio:.2f}x)"
+        )
         if ratio > limit:
-            MISSED.append(f"cold start, {case.label}: {ratio:.2f}x the baseline, target <= {limit:.2f}x")
+            MISSED.append(f"cold start, {case.label}: {ratio:.2f}x the baseline's CPU time, target <= {limit:.2f}x")
 
 
 def report_calls(cases: list[Case]) -> None:

@@ -6,13 +6,15 @@ botocore `before-send` hook with canned responses, so what is timed is import, f
 initialisation and the handler's own work, not a network; the same hook counts the calls.
 
 Invoked as: python harness.py <task_root> <handler> <event.json|-> <canned.json> <support.py> <timeout>
-Prints one JSON line: {"seconds": ..., "calls": {...}}. The Lambda context is local/support.py's,
-loaded by path once the handler is imported; its load is not counted.
+Prints one JSON line: {"seconds": ..., "cpu_seconds": ..., "calls": {...}}: wall-clock and CPU time
+(user + system, this process) from the harness's first line. The Lambda context is
+local/support.py's, loaded by path once the handler is imported; its load is not counted.
 """
 
 import time
 
 STARTED = time.perf_counter()
+STARTED_CPU = time.process_time()
 
 import importlib  # noqa: E402
 import importlib.util  # noqa: E402
@@ -56,7 +58,7 @@ def main() -> None:
         body = json.dumps(canned.get(operation_name, {})).encode()
         return AWSResponse(request.url, 200, {}, _Raw(body))
 
-    not_counted = 0.0
+    not_counted = not_counted_cpu = 0.0
     if baseline:
         boto3.client("dynamodb")
     else:
@@ -67,11 +69,13 @@ def main() -> None:
         module, _, name = handler_path.rpartition(".")
         event = json.loads(open(event_path).read())  # noqa: SIM115
         function = getattr(importlib.import_module(module), name)
-        loading = time.perf_counter()
+        loading, loading_cpu = time.perf_counter(), time.process_time()
         context = _support(support_path).LambdaContext(function_name=Path(task_root).name, timeout=float(timeout))
-        not_counted = time.perf_counter() - loading
+        not_counted, not_counted_cpu = time.perf_counter() - loading, time.process_time() - loading_cpu
         function(event, context)
-    print(json.dumps({"seconds": time.perf_counter() - STARTED - not_counted, "calls": calls}))
+    seconds = time.perf_counter() - STARTED - not_counted
+    cpu_seconds = time.process_time() - STARTED_CPU - not_counted_cpu
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "calls": calls}))
 
 
 def _with_operation(answer: Callable[..., Any]) -> Callable[..., Any]:
