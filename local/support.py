@@ -110,6 +110,14 @@ def resources_of_type(*kinds: str) -> dict[str, dict[str, Any]]:
     return resources_of_type(template(), *kinds)
 
 
+def resolved(value: Any, **parameters: str) -> Any:
+    """A piece of template.yaml with its intrinsics evaluated for these parameter values (the others
+    at their defaults), conditions included; resources resolve to local/template.py's placeholders."""
+    from local.template import Resolver
+
+    return Resolver(template(), parameters=dict(parameters)).resolve(value)
+
+
 def function_spec(logical_id: str) -> FunctionSpec:
     """A function as SAM deploys it: ``Globals.Function`` merged in (handler, timeout, memory, variables)."""
     from local.template import functions

@@ -73,7 +73,13 @@ class Resolver:
             self.parameters.setdefault(name, str(spec.get("Default", "")))
         self.refs.update(self.parameters)
         self.refs.update(
-            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": STACK_NAME, "AWS::Partition": "aws"}
+            {
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::StackName": STACK_NAME,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            }
         )
 
     def condition(self, name: str) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local.support import handler_for, resource, resources_of_type, template
+from local.support import handler_for, resolved, resource, resources_of_type, template
 from shared import fields
 
 FUNCTIONS = sorted(resources_of_type("AWS::Serverless::Function"))
@@ -36,7 +36,7 @@ def test_app_client_writes_exactly_what_the_field_map_allows() -> None:
 
 
 def test_app_client_reads_every_mapped_attribute() -> None:
-    readable = set(resource("UserPoolClient")["Properties"]["ReadAttributes"])
+    readable = set(resolved(resource("UserPoolClient")["Properties"]["ReadAttributes"]))
     mapped = {spec.cognito_attribute for spec in fields.FIELDS if spec.cognito_attribute}
     assert mapped <= readable
 
@@ -61,7 +61,7 @@ def test_pre_token_trigger_gets_v2_events_and_its_own_permission() -> None:
     assert config == {"LambdaArn": {"Fn::GetAtt": ["PreTokenGenerationFunction", "Arn"]}, "LambdaVersion": "V2_0"}
     permission = _permission_for("PreTokenGenerationFunction")["Properties"]
     assert permission["Principal"] == "cognito-idp.amazonaws.com"
-    assert permission["SourceArn"] == {"Fn::GetAtt": ["UserPool", "Arn"]}
+    assert resolved(permission["SourceArn"]) == resolved({"Fn::GetAtt": ["UserPool", "Arn"]})
 
 
 def test_post_confirmation_trigger_is_wired_with_a_permission() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from local.support import resource, resources_of_type, stream_mappings, template
+from local.support import resolved, resource, resources_of_type, stream_mappings, template
 
 STREAM_FUNCTIONS = ["PublishEventsFunction", "SyncCognitoFunction"]
 
@@ -143,7 +143,7 @@ def test_sync_may_write_attributes_of_its_pool_and_never_the_table() -> None:
     # Then Cognito writes are limited to the pool and its only DynamoDB actions read the stream
     granted = statements("SyncCognitoFunction")
     cognito = [statement for statement in granted if any(a.startswith("cognito-idp:") for a in actions(statement))]
-    assert [statement["Resource"] for statement in cognito] == [{"Fn::GetAtt": ["UserPool", "Arn"]}]
+    assert [resolved(statement["Resource"]) for statement in cognito] == [resolved({"Fn::GetAtt": ["UserPool", "Arn"]})]
     dynamodb = [statement for statement in granted if any(a.startswith("dynamodb:") for a in actions(statement))]
     assert [statement["Resource"] for statement in dynamodb] == [{"Fn::GetAtt": ["ProfileTable", "StreamArn"]}]
     assert set(actions(dynamodb[0])) == {
