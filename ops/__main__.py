@@ -9,7 +9,13 @@ import sys
 from ops.target import TargetError
 
 # subcommand -> (module, one-line help); modules are imported only when their command runs
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "attach-triggers": (
+        "ops.attach_triggers",
+        "attach the two triggers to an adopted user pool, add its missing custom attributes",
+    ),
+    "detach-triggers": ("ops.detach_triggers", "remove profile-sync's two triggers from a user pool"),
+}
 
 
 def parser() -> argparse.ArgumentParser:
