@@ -19,7 +19,7 @@ LAMBDA_PY := .cache/lambda-python
 # The functions' runtime dependencies, installed once per requirements.txt (pure Python only).
 RUNTIME_DEPS := .cache/runtime-dependencies
 
-.PHONY: package help demo test bench build lint typecheck template unit artifacts integration local-deps schemas openapi events clean
+.PHONY: package help demo test bench build deploy lint typecheck template unit artifacts integration local-deps schemas openapi events clean
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -70,6 +70,14 @@ template: $(TOOLS)/.installed ## sam validate --lint and cfn-lint
 
 build: $(TOOLS)/.installed $(VENV)/.installed ## sam build: one artifact per function in .aws-sam/build
 	$(SAM_ENV) $(SAM) build --template template.yaml
+
+# samconfig.toml's [$(CONFIG_ENV).deploy.parameters]: stack, capabilities, parameter overrides.
+# PARAMETERS="Key=Value ..." replaces that table's parameter_overrides for this run; parameters
+# it does not name keep their deployed values (docs/deploy.md).
+CONFIG_ENV ?= default
+export PARAMETERS
+deploy: build ## sam build, then sam deploy with samconfig.toml (CONFIG_ENV=default, PARAMETERS="Key=Value ...")
+	$(SAM_ENV) $(SAM) deploy --config-env $(CONFIG_ENV) $${PARAMETERS:+--parameter-overrides "$$PARAMETERS"}
 
 # sam build runs this for each function (BuildMethod: makefile; samconfig.toml builds in source):
 # the function's folder, the shared modules it imports, its dependencies, precompiled.
