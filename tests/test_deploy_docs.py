@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import tomllib
+from functools import cache
 from typing import Any
 
 import pytest
@@ -39,25 +40,26 @@ def as_cell(default: Any) -> str:
     return "(empty)" if default in ("", None) else f"`{default}`"
 
 
-def deploy_config(env: str = "default") -> dict[str, Any]:
-    config: dict[str, Any] = tomllib.loads(SAMCONFIG.read_text())[env]["deploy"]["parameters"]
-    return config
-
-
-def sam_parameter_overrides(text: str) -> dict[str, str]:
-    """``parameter_overrides`` parsed by the sam CLI's own option type (in the tools environment)."""
+@cache
+def sam_deploy_settings(env: str = "default") -> dict[str, Any]:
+    """samconfig.toml's deploy settings for ``env`` as the sam CLI reads them (its SamConfig, in the
+    tools environment), ``parameter_overrides`` parsed by its own option type into a dict."""
     script = (
         "import json, sys\n"
         "from samcli.cli.types import CfnParameterOverridesType\n"
-        "print(json.dumps(CfnParameterOverridesType().convert((sys.argv[1],), None, None)))\n"
+        "from samcli.lib.config.samconfig import SamConfig\n"
+        "settings = SamConfig(sys.argv[1], 'samconfig.toml').get_all(['deploy'], 'parameters', env=sys.argv[2])\n"
+        "text = settings.get('parameter_overrides', '')\n"
+        "settings['parameter_overrides'] = CfnParameterOverridesType().convert((text,), None, None)\n"
+        "print(json.dumps(settings))\n"
     )
     if not TOOLS_PYTHON.exists():
         pytest.fail(f"{TOOLS_PYTHON} is missing: run 'make template' (it installs aws-sam-cli)")
     result = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [str(TOOLS_PYTHON), "-c", script, text], capture_output=True, text=True, timeout=60, check=True
+        [str(TOOLS_PYTHON), "-c", script, str(ROOT), env], capture_output=True, text=True, timeout=60, check=True
     )
-    parsed: dict[str, str] = json.loads(result.stdout)
-    return parsed
+    settings: dict[str, Any] = json.loads(result.stdout)
+    return settings  # cached: treat it as read-only
 
 
 def make_dry_run(*variables: str) -> list[str]:
@@ -83,12 +85,13 @@ def test_samconfig_parses_and_keeps_building_in_source() -> None:
     config = tomllib.loads(SAMCONFIG.read_text())
 
     assert config["default"]["build"]["parameters"]["build_in_source"] is True
-    assert config["default"]["deploy"]["parameters"]["stack_name"]
+    assert sam_deploy_settings()["stack_name"] == "profile-sync"
+    assert sam_deploy_settings()["capabilities"] == "CAPABILITY_IAM"
 
 
 def test_committed_parameter_overrides_name_only_template_parameters() -> None:
     # When the sam CLI parses the committed overrides
-    overrides = sam_parameter_overrides(deploy_config()["parameter_overrides"])
+    overrides = sam_deploy_settings()["parameter_overrides"]
 
     # Then it finds some, each one a parameter of the template, none a secret
     assert overrides
@@ -97,7 +100,7 @@ def test_committed_parameter_overrides_name_only_template_parameters() -> None:
 
 
 def test_committed_parameter_overrides_are_values_cloudformation_accepts() -> None:
-    overrides = sam_parameter_overrides(deploy_config()["parameter_overrides"])
+    overrides = sam_deploy_settings()["parameter_overrides"]
 
     for name, value in overrides.items():
         spec = parameters()[name]
