@@ -61,8 +61,9 @@ lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.installed ## mypy
+typecheck: $(VENV)/.installed ## mypy (the consumer kit in its own project too)
 	$(VENV)/bin/mypy
+	cd consumer_kit && ../$(VENV)/bin/mypy
 
 template: $(TOOLS)/.installed ## sam validate --lint and cfn-lint
 	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
@@ -113,7 +114,7 @@ integration: $(VENV)/.installed local-deps ## the local stack's tests
 	$(PY) -m pytest -m integration
 
 schemas: $(VENV)/.installed ## regenerate the event contract's JSON Schemas
-	$(PY) -m shared.event_models
+	$(PY) -m profile_sync_consumer.models events/schemas
 
 openapi: $(VENV)/.installed ## regenerate docs/openapi.json, the profile API's document
 	$(PY) -m api.profile.openapi

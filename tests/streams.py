@@ -1,17 +1,26 @@
 """Test-only fakes for the stream handlers: a clock that moves only when slept on, an
-EventBridge that refuses chosen entries, and the short invocation the stream tests use.
-The stack, context, call recorder, stream reader and ``deliver`` are in local/support.py."""
+EventBridge that refuses chosen entries, the short invocation the stream tests use, and
+profiles living through random create / edit / delete / re-create cycles with the events
+they publish. The stack, context, call recorder, stream reader and ``deliver`` are in
+local/support.py."""
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from local.support import REGION, LambdaContext
+from local.support import REGION, LambdaContext, MotoStack
+from shared.fields import FIELDS
+from shared.profile import Profile, first_version
+from shared.repository import from_dynamodb
+
+NOW = "2026-11-28T00:00:00.000Z"
+NAMES = [spec.name for spec in FIELDS]
 
 
 def short_invocation() -> LambdaContext:
@@ -73,3 +82,43 @@ class FlakyEventBridge:
             else:
                 results.append(next(outcomes))
         return AWSResponse("https://events.test", 200, {}, None), {"FailedEntryCount": sum(refused), "Entries": results}
+
+
+def random_fields(chance: random.Random) -> dict[str, Any]:
+    candidates = {
+        "plan": chance.choice(["free", "pro", "team"]),
+        "display_name": chance.choice(["Ada", "Grace", "Alan"]),
+        "locale": chance.choice(["en-GB", "fr-FR", "de"]),
+        "roles": chance.sample(["reader", "editor", "admin"], k=chance.randint(1, 2)),
+        "preferences": {"theme": chance.choice(["dark", "light"])},
+        "email_verified": chance.choice([True, False]),
+    }
+    return {name: value for name, value in candidates.items() if chance.random() < 0.6}
+
+
+def live_through_cycles(stack: MotoStack, chance: random.Random, users: int) -> None:
+    """Random creates, edits, deletes and re-creates, interleaved across users, as the table sees them."""
+    alive: dict[str, int] = {}  # user -> current version
+    for _ in range(users * 10):
+        user = f"u{chance.randrange(users):02}"
+        if user not in alive:
+            profile = Profile(user, f"name-{user}", NOW, NOW, fields=random_fields(chance), version=first_version())
+            stack.repository.create_if_absent(profile)
+            alive[user] = profile.version
+        elif chance.random() < 0.2:
+            stack.repository.delete(user)
+            del alive[user]
+        else:
+            changes: dict[str, Any] = random_fields(chance)
+            if chance.random() < 0.3:
+                changes[chance.choice(["plan", "locale", "display_name"])] = None  # a removal
+            alive[user] = stack.repository.update(user, changes, expected_version=alive[user]).version
+
+
+def table_profiles(stack: MotoStack) -> dict[str, dict[str, Any]]:
+    """The profile table's profiles, by user: the map's fields only."""
+    items = stack.dynamodb.scan(TableName=stack.table_name)["Items"]
+    return {
+        item["user_id"]: {name: value for name, value in item.items() if name in NAMES}
+        for item in map(from_dynamodb, items)
+    }

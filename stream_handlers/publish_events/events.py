@@ -1,8 +1,9 @@
 """The profile event contract, built with plain code: what a stream record becomes on EventBridge.
 
-``shared/event_models.py`` holds the same contract as pydantic models (the published JSON
-Schemas are generated from them, and tests validate every event built here against them);
-this module does not import pydantic, because the stream handlers' cold start would pay for it.
+The consumer kit (``consumer_kit/``, package ``profile_sync_consumer``) owns the contract: its
+names here, and its pydantic models, from which the published JSON Schemas are generated and
+against which tests validate every event built here. This module does not import pydantic,
+because the stream handlers' cold start would pay for it.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from profile_sync_consumer.contract import CONTRACT_VERSION, PROFILE_CREATED, PROFILE_DELETED, PROFILE_UPDATED, REDACTED
 from shared.fields import FIELDS, pii_fields
 from shared.profile import same_value
 from shared.repository import plain
 from shared.streams import PoisonRecord, ProfileChange
 
-PROFILE_CREATED = "ProfileCreated"
-PROFILE_UPDATED = "ProfileUpdated"
-PROFILE_DELETED = "ProfileDeleted"
 DETAIL_TYPES = {"INSERT": PROFILE_CREATED, "MODIFY": PROFILE_UPDATED, "REMOVE": PROFILE_DELETED}
-CONTRACT_VERSION = 1
-REDACTED = "***"
 
 # EventBridge counts an entry's Time as 14 bytes whatever its format.
 _TIME_BYTES = 14

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from shared.event_models import DETAIL_MODELS
+from profile_sync_consumer.contract import REDACTED
+from profile_sync_consumer.models import DETAIL_MODELS
 from shared.streams import PoisonRecord, ProfileChange, decode
-from stream_handlers.publish_events.events import REDACTED, build_detail, build_entry, entry_size
+from stream_handlers.publish_events.events import build_detail, build_entry, entry_size
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "streams"
 

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from local.support import SOURCE, LambdaContext, MotoStack, deliver
-from shared.event_models import DETAIL_MODELS
+from profile_sync_consumer.models import DETAIL_MODELS
 from shared.profile import Profile
 from shared.streams import Deadline
 from stream_handlers.publish_events.app import handler

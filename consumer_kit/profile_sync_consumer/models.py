@@ -1,35 +1,39 @@
-"""The profile event contract as pydantic models: the source of the JSON Schemas in ``events/schemas/``.
+"""The profile event contract as pydantic models: the source of profile-sync's JSON Schemas.
 
-Consumers can validate events with these models or the schemas. The stream handler builds
-events with plain code (``shared/events.py``) to keep pydantic out of its cold start; tests
-validate what it builds against these models.
+``python -m profile_sync_consumer.models <directory>`` writes one schema per detail type
+(profile-sync's ``make schemas`` writes them to ``events/schemas/``). Validate an event with
+``EVENT_MODELS[detail_type].model_validate(envelope)``, or its detail alone with ``DETAIL_MODELS``;
+``profile_sync_consumer.events.parse_event(..., strict=True)`` does it for you.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from shared.fields import BY_NAME, FIELDS, FieldSpec, Kind
-from stream_handlers.publish_events.events import PROFILE_CREATED, PROFILE_DELETED, PROFILE_UPDATED, REDACTED
-
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "events" / "schemas"
+from profile_sync_consumer.contract import (
+    FIELD_NAMES,
+    FIELDS,
+    PROFILE_CREATED,
+    PROFILE_DELETED,
+    PROFILE_UPDATED,
+    REDACTED,
+    ContractField,
+    Kind,
+)
 
 
 def _known_field(name: str) -> str:
-    if name not in BY_NAME:
+    if name not in FIELD_NAMES:
         raise ValueError("not a field of the profile")
     return name
 
 
-FieldName = Annotated[
-    str,
-    AfterValidator(_known_field),
-    Field(json_schema_extra={"enum": [spec.name for spec in FIELDS]}),
-]
+FieldName = Annotated[str, AfterValidator(_known_field), Field(json_schema_extra={"enum": list(FIELD_NAMES)})]
 UserId = Annotated[str, Field(min_length=1, max_length=128, description="The user's Cognito sub")]
 EventId = Annotated[str, Field(min_length=1, max_length=128, description="Stable across redeliveries")]
 
@@ -41,7 +45,7 @@ _KIND_TYPES: dict[Kind, Any] = {
 }
 
 
-def _value_type(spec: FieldSpec) -> Any:
+def _value_type(spec: ContractField) -> Any:
     kind = _KIND_TYPES[spec.kind]
     redacted = Literal[REDACTED] if spec.pii and spec.kind is not Kind.STRING else None
     return (kind | redacted | None) if redacted is not None else (kind | None)
@@ -124,15 +128,15 @@ DETAIL_MODELS: dict[str, type[_Detail]] = {
 
 
 def json_schemas() -> dict[str, str]:
-    """Each event's JSON Schema as the text committed under ``events/schemas/``."""
+    """Each event's JSON Schema, by file name (``ProfileCreated.json``...), as text."""
     return {
         f"{name}.json": json.dumps(model.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n"
         for name, model in EVENT_MODELS.items()
     }
 
 
-def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Regenerate the committed schemas (``make schemas``)."""
+def write_schemas(directory: Path) -> list[Path]:
+    """Write the schemas into ``directory``; the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in json_schemas().items():
@@ -142,6 +146,14 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in write_schemas():
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m profile_sync_consumer.models <directory>", file=sys.stderr)  # noqa: T201
+        return 2
+    for path in write_schemas(Path(argv[0])):
         print(path)  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
