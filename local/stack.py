@@ -277,9 +277,11 @@ class Stack:
                 **_kept(props, "KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput"),
                 **_kept(props, "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"),
             )["TableDescription"]
-            refs[name] = self.table_name = table["TableName"]
+            refs[name] = table["TableName"]
             attributes[(name, "Arn")] = table["TableArn"]
-            attributes[(name, "StreamArn")] = self.stream_arn = table.get("LatestStreamArn", "")
+            attributes[(name, "StreamArn")] = table.get("LatestStreamArn", "")
+            if name == "ProfileTable":  # the example consumer has a table of its own
+                self.table_name, self.stream_arn = table["TableName"], table.get("LatestStreamArn", "")
 
     def _provision_pool(self) -> None:
         refs, attributes = self.resolver.refs, self.resolver.attributes

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from api.profile.app import ApiSettings
+from consumers.example.copies import ConsumerSettings
 from local.support import function_environment, resources_of_type, template
 from local.template import Resolver
 from shared import settings
@@ -29,6 +30,7 @@ FUNCTION_SETTINGS: dict[str, type[Any]] = {
     "PublishEventsFunction": PublishSettings,
     "SyncCognitoFunction": SyncSettings,
     "ProfileApiFunction": ApiSettings,
+    "ExampleConsumerFunction": ConsumerSettings,
 }
 # Values people type, and values at the edges of what the functions convert.
 CANDIDATES = [

@@ -17,6 +17,10 @@ from local.support import template, transformed, transformed_of_type
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/iam-policy-example-lamda-process-dynamodb-streams.html
 STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
 STREAM = {"Fn::GetAtt": ["ProfileTable", "StreamArn"]}
+# What Lambda's poller needs of an SQS queue:
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-lambda-function-trigger.html
+QUEUE_READ = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+QUEUE = {"Fn::GetAtt": ["ExampleConsumerQueue", "Arn"]}
 
 
 def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -77,15 +81,24 @@ def test_no_statement_grants_dynamodb_or_xray_on_every_resource(service: str) ->
             assert "*" not in as_list(statement["Resource"]), (function, statement)
 
 
+def stream_mappings(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The event source mappings on the profile table's stream (the example consumer's reads its queue)."""
+    return {name: mapping for name, mapping in mappings(document).items() if mapping["EventSourceArn"] == STREAM}
+
+
+def test_every_mapping_reads_the_table_stream_or_the_example_consumers_queue() -> None:
+    sources = {str(mapping["EventSourceArn"]) for mapping in mappings(transformed()).values()}
+    assert sources == {str(STREAM), str(QUEUE)}
+
+
 def test_each_stream_mapping_reads_its_stream_and_nothing_else() -> None:
     # Given each event source mapping on the table's stream and its function's role,
     # When the role's stream read statements are read,
     # Then they grant the four read actions Lambda needs, on that stream only
     document = transformed()
     by_function = roles(document)
-    assert mappings(document), "no event source mapping in the transformed template"
-    for name, mapping in mappings(document).items():
-        assert mapping["EventSourceArn"] == STREAM, name
+    assert stream_mappings(document), "no event source mapping in the transformed template"
+    for name, mapping in stream_mappings(document).items():
         role = by_function[mapping["FunctionName"]["Ref"]]
         statements = [s for s in granting(role, "dynamodb:") if STREAM_READ & set(as_list(s["Action"]))]
         granted = {action for statement in statements for action in as_list(statement["Action"])}
@@ -98,7 +111,7 @@ def test_functions_without_a_mapping_cannot_read_the_stream() -> None:
     # Given the functions no event source mapping invokes (the Cognito triggers),
     # When their roles are read, Then they grant no stream action
     document = transformed()
-    mapped = {mapping["FunctionName"]["Ref"] for mapping in mappings(document).values()}
+    mapped = {mapping["FunctionName"]["Ref"] for mapping in stream_mappings(document).values()}
     for function, role in roles(document).items():
         if function in mapped:
             continue
@@ -174,3 +187,19 @@ def test_each_trigger_may_make_exactly_the_table_calls_its_code_makes(function: 
     granted = {str(action) for statement in statements for action in as_list(statement["Action"])}
     assert granted == actions
     assert all(statement["Resource"] == {"Fn::GetAtt": ["ProfileTable", "Arn"]} for statement in statements)
+
+
+def test_the_example_consumer_polls_its_queue_only_and_writes_its_own_table_only() -> None:
+    # Given the example consumer's role as SAM's transform produces it
+    role = roles(transformed())["ExampleConsumerFunction"]
+
+    # Then it has no managed SQS policy (AWSLambdaSQSQueueExecutionRole reads every queue),
+    # the poller's three actions on its queue, and reads and writes on its own table only
+    arns = [str(arn) for arn in role["Properties"].get("ManagedPolicyArns", [])]
+    assert not [arn for arn in arns if "SQS" in arn]
+    assert [(set(as_list(s["Action"])), as_list(s["Resource"])) for s in granting(role, "sqs:")] == [
+        (QUEUE_READ, [QUEUE])
+    ]
+    assert [(set(as_list(s["Action"])), as_list(s["Resource"])) for s in granting(role, "dynamodb:")] == [
+        ({"dynamodb:GetItem", "dynamodb:PutItem"}, [{"Fn::GetAtt": ["ExampleConsumerTable", "Arn"]}])
+    ]
