@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from consumers.example.copies import ConsumerSettings, CopyTable
 from profile_sync_consumer.events import EventError, parse_sqs_body
 from shared import settings
+from shared.aws import error_code
 from shared.observability import MetricUnit, logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -32,7 +33,13 @@ def apply_message(copies: CopyTable, record: SQSRecord) -> None:
         logger.warning("Event refused", extra={"message_id": record.message_id, "reason": str(exc)})
         metrics.add_metric(name="EventsRefused", unit=MetricUnit.Count, value=1)
         raise
-    changed = copies.apply(event)
+    try:
+        changed = copies.apply(event)
+    except Exception as exc:
+        # The error's type and AWS code only: a message may quote what was sent.
+        problem = {"message_id": record.message_id, "user_id": event.user_id, "error": type(exc).__name__}
+        logger.error("Event not applied", extra={**problem, "code": error_code(exc)})
+        raise
     metrics.add_metric(name="EventsApplied" if changed else "EventsSkipped", unit=MetricUnit.Count, value=1)
 
 

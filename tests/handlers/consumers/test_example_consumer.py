@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
 from consumers.example.app import handler
@@ -105,6 +106,22 @@ def test_a_message_that_is_not_a_profile_event_fails_alone_and_its_values_stay_o
     assert response == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
     assert copies(stack).profiles() == {USER: {"plan": "pro", "email": SECRET}}
     assert "detail.version is not a positive integer" in logs()
+    assert SECRET not in logs()
+
+
+def test_a_table_it_cannot_write_fails_the_messages_and_logs_the_error_code_only(
+    stack: MotoStack, monkeypatch: pytest.MonkeyPatch, logs: Callable[[], str]
+) -> None:
+    # Given a consumer whose table does not exist
+    monkeypatch.setenv("CONSUMER_TABLE_NAME", "no-such-table")
+
+    # When it handles a batch, Then every message fails (SQS delivers them again)
+    with pytest.raises(BatchProcessingError):
+        consume(message(CREATED, "m1"), message(UPDATED, "m2"))
+
+    # And the log names each message, its user and the AWS error code, never a value
+    assert logs().count('"msg": "Event not applied"') == 2
+    assert "ResourceNotFoundException" in logs()
     assert SECRET not in logs()
 
 
