@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+EPSILON = 1e-9  # tokens
+
 
 class TokenBucket:
     """At most ``rate`` calls a second on average and ``burst`` at once.
@@ -37,9 +39,22 @@ class TokenBucket:
             now = self.clock()
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
-            if self.tokens >= tokens:
-                self.tokens -= tokens
+            # A shortfall below EPSILON counts as none: after sleeping exactly the computed wait,
+            # float rounding can leave the bucket a hair short, and a wait that small does not move
+            # a simulated clock (nor matter on a real one), so the loop would never end.
+            if self.tokens >= tokens - EPSILON:
+                self.tokens = max(0.0, self.tokens - tokens)
                 return
             wait = (tokens - self.tokens) / self.rate
             self.waited += wait
             self.sleep(wait)
+
+
+def most_in_window(times: list[float], window: float) -> int:
+    """The most calls in any span shorter than ``window`` seconds (``times`` ascending): what a quota sees."""
+    most, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
