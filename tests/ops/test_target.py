@@ -1,0 +1,129 @@
+"""Which pool and table a command works on: --local, --stack or the ids, and the errors that say what to pass."""
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from ops import target
+from ops.target import Target, TargetError, add_target_arguments, local_target, make_client, resolve, stack_target
+
+
+def parse(*argv: str, table: bool = True) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_target_arguments(parser, table=table)
+    return parser.parse_args(list(argv))
+
+
+def test_the_ids_name_the_target() -> None:
+    found = resolve(parse("--user-pool-id", "us-east-1_abc", "--table-name", "profiles", "--region", "eu-west-1"))
+    assert (found.user_pool_id, found.table_name, found.region, found.environment) == (
+        "us-east-1_abc", "profiles", "eu-west-1", {}
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ((), "say what to work on: --user-pool-id ID --table-name NAME, --stack NAME or --local"),
+        (("--user-pool-id", "us-east-1_abc"), "say what to work on"),
+        (("--local", "--stack", "app"), "give one of --local, --stack or the ids, not --local and --stack"),
+        (("--stack", "app", "--table-name", "t"), "not --stack and the ids"),
+    ],
+)
+def test_missing_or_conflicting_choices_are_refused_with_what_to_pass(argv: tuple[str, ...], message: str) -> None:
+    with pytest.raises(TargetError, match=message):
+        resolve(parse(*argv))
+
+
+def test_a_command_without_a_table_needs_the_pool_only() -> None:
+    found = resolve(parse("--user-pool-id", "us-east-1_abc", table=False))
+    assert (found.user_pool_id, found.table_name) == ("us-east-1_abc", "")
+    with pytest.raises(TargetError, match="--user-pool-id ID, --stack"):
+        resolve(parse(table=False))
+
+
+def local_state(path: Path, pid: int) -> Path:
+    state = {
+        "pid": pid,
+        "environment": {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "local"},
+        "outputs": {"UserPoolId": "local_pool", "ProfileTableName": "ProfileTable"},
+    }
+    path.write_text(json.dumps(state))
+    return path
+
+
+def test_local_target_reads_the_running_stacks_state(tmp_path: Path) -> None:
+    found = local_target(local_state(tmp_path / "stack.json", os.getpid()))
+    assert (found.user_pool_id, found.table_name) == ("local_pool", "ProfileTable")
+    assert found.environment["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:1"
+
+
+@pytest.mark.parametrize("case", ["no file", "not json", "dead process", "no outputs"])
+def test_local_target_without_a_running_stack_says_how_to_start_one(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "stack.json"
+    if case == "not json":
+        path.write_text("{")
+    elif case == "dead process":
+        local_state(path, pid=2**22 + 12345)  # above Linux's largest pid: no such process
+    elif case == "no outputs":
+        path.write_text(json.dumps({"pid": os.getpid(), "environment": {}}))
+    with pytest.raises(TargetError, match=r"no local stack is running: start one with `python -m local up`"):
+        local_target(path)
+
+
+def stubbed_cloudformation(monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any] | None) -> Stubber:
+    client = make_client("cloudformation", "us-east-1")
+    stubber = Stubber(client)
+    if answer is None:
+        stubber.add_client_error("describe_stacks", "ValidationError", "Stack with id app does not exist")
+    else:
+        stubber.add_response("describe_stacks", answer, {"StackName": "app"})
+    stubber.activate()
+    monkeypatch.setattr(target, "make_client", lambda service, region=None: client)
+    return stubber
+
+
+def stack(outputs: dict[str, str]) -> dict[str, Any]:
+    described = [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()]
+    return {"Stacks": [{"StackName": "app", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE",
+                        "Outputs": described}]}  # fmt: skip
+
+
+def test_stack_target_reads_pool_and_table_from_the_outputs(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> None:
+    stubbed_cloudformation(monkeypatch, stack({"UserPoolId": "us-east-1_abc", "ProfileTableName": "profiles"}))
+    found = stack_target("app", "us-east-1")
+    assert found == Target("us-east-1_abc", "profiles", region="us-east-1",
+                           outputs={"UserPoolId": "us-east-1_abc", "ProfileTableName": "profiles"})  # fmt: skip
+
+
+def test_stack_target_names_the_missing_output(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> None:
+    stubbed_cloudformation(monkeypatch, stack({"UserPoolId": "us-east-1_abc"}))
+    with pytest.raises(TargetError, match="stack app has no output ProfileTableName"):
+        stack_target("app", "us-east-1")
+
+
+def test_stack_target_reports_a_stack_it_cannot_read(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> None:
+    stubbed_cloudformation(monkeypatch, None)
+    with pytest.raises(TargetError, match=r"cannot read stack app: .*ValidationError"):
+        stack_target("app", "us-east-1")
+
+
+def test_clients_have_explicit_timeouts_and_bounded_retries(aws_env: None) -> None:
+    config = make_client("dynamodb", "us-east-1").meta.config
+    assert config.connect_timeout == target.CONNECT_TIMEOUT_SECONDS
+    assert config.read_timeout == target.READ_TIMEOUT_SECONDS
+    assert config.retries == {"mode": "standard", "total_max_attempts": target.MAX_ATTEMPTS}
+
+
+def test_local_clients_use_the_stacks_endpoint_and_credentials_only(aws_env: None) -> None:
+    environment = {"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": "http://127.0.0.1:9229", "AWS_ACCESS_KEY_ID": "local",
+                   "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "eu-west-2"}  # fmt: skip
+    client = make_client("cognito-idp", environment=environment)
+    assert client.meta.endpoint_url == "http://127.0.0.1:9229"
+    assert client.meta.region_name == "eu-west-2"
+    assert client._request_signer._credentials.access_key == "local"
