@@ -221,6 +221,11 @@ def main() -> None:
     print()
     latency.run(check)
 
+    from bench import backfill
+
+    print()
+    backfill.run(check)
+
     from bench import streams
 
     print("\n== Stream handlers ==")

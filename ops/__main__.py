@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "attach the two triggers to an adopted user pool, add its missing custom attributes",
     ),
     "detach-triggers": ("ops.detach_triggers", "remove profile-sync's two triggers from a user pool"),
+    "backfill": ("ops.backfill", "create or refresh the profile of every existing Cognito user (paced, resumable)"),
 }
 
 

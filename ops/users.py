@@ -50,15 +50,22 @@ class Page:
     next_token: str | None  # None: this was the last page
 
 
+def page(cognito: Any, user_pool_id: str, bucket: TokenBucket, token: str | None = None) -> Page:
+    """One page of ListUsers from ``token`` (None: the first), one call, paced by ``bucket``."""
+    bucket.acquire()
+    request: dict[str, Any] = {"UserPoolId": user_pool_id, "Limit": PAGE_SIZE}
+    if token:
+        request["PaginationToken"] = token
+    answer = cognito.list_users(**request)
+    users = [CognitoUser.from_list_users(entry) for entry in answer.get("Users", [])]
+    return Page(users, answer.get("PaginationToken") or None)
+
+
 def pages(cognito: Any, user_pool_id: str, bucket: TokenBucket, token: str | None = None) -> Iterator[Page]:
     """Every page of ListUsers from ``token`` (None: the first), one paced call per page."""
     while True:
-        bucket.acquire()
-        request: dict[str, Any] = {"UserPoolId": user_pool_id, "Limit": PAGE_SIZE}
-        if token:
-            request["PaginationToken"] = token
-        answer = cognito.list_users(**request)
-        token = answer.get("PaginationToken") or None
-        yield Page([CognitoUser.from_list_users(entry) for entry in answer.get("Users", [])], token)
-        if token is None:
+        found = page(cognito, user_pool_id, bucket, token)
+        yield found
+        if found.next_token is None:
             return
+        token = found.next_token
