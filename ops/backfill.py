@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ops import checkpoint
 from ops.pacing import TokenBucket
 from ops.progress import Progress
@@ -311,7 +313,12 @@ def run(args: argparse.Namespace) -> int:
         return _refuse("--dry-run writes nothing, a checkpoint included: leave out --checkpoint")
     target = resolve(args)
     cognito = target.client("cognito-idp")
-    estimated = cognito.describe_user_pool(UserPoolId=target.user_pool_id)["UserPool"].get("EstimatedNumberOfUsers")
+    try:
+        # The progress bar's total (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_UserPoolType.html)
+        described = cognito.describe_user_pool(UserPoolId=target.user_pool_id)["UserPool"]
+    except (BotoCoreError, ClientError) as exc:
+        return _refuse(f"cannot describe user pool {target.user_pool_id} ({error_code(exc) or type(exc).__name__})")
+    estimated = described.get("EstimatedNumberOfUsers")
     progress = Progress(estimated)
     as_json = not sys.stdout.isatty()
 
@@ -339,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
         tally = backfill.run()
     except checkpoint.CheckpointError as exc:
         return _refuse(str(exc))
-    except Exception as exc:
+    except (BotoCoreError, ClientError, OSError) as exc:  # anything else is a bug: its traceback shows
         code = error_code(exc) or type(exc).__name__
         progress.finish()
         saved = f"; rerun with --checkpoint {args.checkpoint} to resume after page {backfill.tally.pages}"

@@ -371,6 +371,15 @@ def test_bad_options_are_refused_with_one_line(
     assert err.count("\n") == 1
 
 
+def test_a_pool_that_cannot_be_described_is_refused_with_one_line(
+    pool: MotoStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["backfill", "--user-pool-id", "us-east-1_missing", "--table-name", pool.table_name])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert err == "error: cannot describe user pool us-east-1_missing (ResourceNotFoundException)\n"
+
+
 def test_a_checkpoint_of_another_pool_is_refused(
     pool: MotoStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
