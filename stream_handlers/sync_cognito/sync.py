@@ -22,10 +22,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import aws
-from shared.fields import AUTHORISATION_ATTRIBUTES, FieldError, synced_fields
+from shared.fields import FieldError
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import same_value
-from shared.repository import plain
 from shared.settings import env
 from shared.streams import (
     Attempts,
@@ -38,15 +37,13 @@ from shared.streams import (
     decode,
     sequence_number,
 )
+from shared.synced import cognito_value, synced_attributes
 
 FUNCTION = "sync_cognito"
 RECOVER = (
     "do not replay this record: a later change may have synced since. Fix the value in the profile "
     "table (a write of a synced field syncs it), or write the profile's current synced fields to Cognito"
 )
-# Never written from the profile, whatever the map says: a changed email must go through
-# Cognito's own verification, and authorisation rests on the *_verified flags.
-NEVER_SYNCED = frozenset({"email", "phone_number", "sub"}) | AUTHORISATION_ATTRIBUTES
 _THROTTLING = frozenset({"TooManyRequestsException", "ThrottlingException", "LimitExceededException"})
 # Cognito refuses the value itself (format, length): retrying cannot help, so the record is
 # parked. Any other error (access denied, pool missing...) is the deployment's, and retried.
@@ -146,17 +143,14 @@ def net_changes(changes: Sequence[tuple[int, ProfileChange]], now: float) -> lis
         updates: dict[str, str] = {}
         deletes: list[str] = []
         invalid: list[str] = []
-        for spec in synced_fields():
-            attribute = spec.cognito_attribute
-            if not attribute or attribute in NEVER_SYNCED or same_value(before.get(spec.name), after.get(spec.name)):
+        for spec, attribute in synced_attributes():
+            if same_value(before.get(spec.name), after.get(spec.name)):
                 continue
             if after.get(spec.name) is None:
                 deletes.append(attribute)
                 continue
             try:
-                # What the map allows, nothing else: a value written outside this code (a binary,
-                # a javascript: picture) must not reach Cognito, which hands it on to every client.
-                updates[attribute] = spec.as_string(spec.validate(plain(after[spec.name])))
+                updates[attribute] = cognito_value(spec, after[spec.name])  # what the map allows, nothing else
             except (FieldError, TypeError, ValueError):
                 invalid.append(spec.name)
         if not updates and not deletes and not invalid:
