@@ -25,7 +25,16 @@ from pathlib import Path
 from local.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_PACKAGES = ("shared", "triggers", "stream_handlers", "api", "consumers", "profile_sync_consumer")
+PROJECT_PACKAGES = (
+    "shared",
+    "triggers",
+    "stream_handlers",
+    "api",
+    "consumers",
+    "profile_sync_consumer",
+    "lifecycle",
+    "ops",
+)
 # A dependency's second-level packages are kept only when the handler loads from them.
 SPLIT_PACKAGES = ("aws_lambda_powertools", "aws_lambda_powertools/utilities")
 

@@ -15,6 +15,7 @@ import pytest
 
 from api.profile.app import ApiSettings
 from consumers.example.copies import ConsumerSettings
+from lifecycle.reconcile.app import ReconcileSettings
 from local.support import function_environment, resources_of_type, template
 from local.template import Resolver
 from shared import settings
@@ -31,6 +32,7 @@ FUNCTION_SETTINGS: dict[str, type[Any]] = {
     "SyncCognitoFunction": SyncSettings,
     "ProfileApiFunction": ApiSettings,
     "ExampleConsumerFunction": ConsumerSettings,
+    "ReconcileFunction": ReconcileSettings,
 }
 # Values people type, and values at the edges of what the functions convert.
 CANDIDATES = [
@@ -153,6 +155,7 @@ def test_parameters_reach_the_settings_the_functions_read() -> None:
         "EventSource",
         "IncludePiiInEvents",
         "CognitoRateShare",
+        "ReconcileMaxDeletes",
     }
 
 

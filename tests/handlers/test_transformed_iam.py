@@ -178,6 +178,18 @@ def test_s3_rights_are_the_on_failure_destinations_and_only_on_the_failed_batch_
     [
         ("PostConfirmationFunction", {"dynamodb:PutItem"}),
         ("PreTokenGenerationFunction", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}),
+        # compares (BatchGetItem, GetItem), finds orphans (Scan), creates, refreshes and deletes
+        (
+            "ReconcileFunction",
+            {
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:Scan",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+            },
+        ),
     ],
 )
 def test_each_trigger_may_make_exactly_the_table_calls_its_code_makes(function: str, actions: set[str]) -> None:
