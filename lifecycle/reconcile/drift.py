@@ -32,7 +32,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.pacing import TokenBucket
-from ops.users import CognitoUser, pages
+from ops.users import PAGE_SIZE, CognitoUser, pages
 from shared import aws
 from shared.profile import KEY, Profile, UndecodableProfile, idp_changes, iso_utc
 from shared.repository import ProfileRepository, VersionConflict, from_dynamodb
@@ -52,6 +52,7 @@ USER_READ_PER_SECOND = 120.0
 # A ListUsers page holds at most 60 users, so one call a page, plus bounded retries.
 BATCH_GET_ATTEMPTS = 5
 BATCH_GET_BACKOFF_SECONDS = 0.1
+FILTERED_PAGES = 5  # pages of a ListUsers filtered on one sub before the run gives up confirming it
 LISTED_SUBS_KEPT = 1000  # subs named in a report per kind and outcome; the counts are always whole
 
 
@@ -208,6 +209,10 @@ class Pacing:
             TokenBucket(USER_UPDATE_PER_SECOND * share, clock=clock, sleep=sleep),
             TokenBucket(USER_READ_PER_SECOND * share, clock=clock, sleep=sleep),
         )
+
+
+class _Unconfirmed(Exception):
+    """Cognito did not say whether a user exists; the profile is left alone."""
 
 
 class _Stop(Exception):
@@ -444,21 +449,26 @@ class Reconciler:
 
         Two guards against a user who signed up while the run went on (ListUsers may have
         passed the user's place, and it is eventually consistent): a profile created at or
-        after the run's start is left alone, and every other one is looked up with
-        AdminGetUser by the user name it stores; only a user that is gone (or has another
-        sub) makes it an orphan.
+        after the run's start is left alone, and every other one is looked up again, with
+        AdminGetUser by the user name it stores (a user that is gone, or a user name now held
+        by another sub, makes it an orphan) or, for an item without a user name, with a
+        ListUsers filtered on the sub.
         """
         if created_at and created_at >= self.report.started_at:
             return  # created during this run: its user is newer than the listing
-        if not username:
-            self._add(Kind.ORPHAN_PROFILE, sub, Outcome.SKIPPED, reason="no user name to confirm with")
-            return
         try:
-            user = self._get_user(username)
-        except (BotoCoreError, ClientError) as exc:
-            self._add(Kind.ORPHAN_PROFILE, sub, Outcome.FAILED, reason=f"AdminGetUser {_code(exc)}")
+            if username:
+                user = self._get_user(username)
+                exists = user is not None and user.sub == sub
+            else:
+                exists = self._listed(sub)
+        except (BotoCoreError, ClientError, _Unconfirmed) as exc:
+            self._add(Kind.ORPHAN_PROFILE, sub, Outcome.FAILED, reason=f"confirmation failed ({_code(exc)})")
             return
-        if user is not None and user.sub == sub:
+        except ValueError:
+            self._add(Kind.ORPHAN_PROFILE, sub, Outcome.SKIPPED, reason="key is not a Cognito sub")
+            return
+        if exists:
             return  # listed late: the user exists
         if not self._repair:
             self._add(Kind.ORPHAN_PROFILE, sub, Outcome.FOUND)
@@ -486,6 +496,26 @@ class Reconciler:
                 return None
             raise
         return CognitoUser.from_list_users({**answer, "Attributes": answer.get("UserAttributes", [])})
+
+    def _listed(self, sub: str) -> bool:
+        """Whether a user has ``sub``: one ListUsers filtered on it, paced in the UserList category.
+
+        ``sub`` is one of the attributes ListUsers filters on
+        (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_ListUsers.html);
+        raises ``ValueError`` for a key that is not a UUID, as every Cognito sub is, so nothing
+        from the table is ever spliced into the filter unchecked.
+        """
+        canonical = str(uuid.UUID(sub))
+        request: dict[str, Any] = {"UserPoolId": self._pool, "Filter": f'sub = "{canonical}"', "Limit": PAGE_SIZE}
+        for _ in range(FILTERED_PAGES):  # a page may be short, even empty, and still not be the last
+            self._pacing.list_users.acquire()
+            answer = self._cognito.list_users(**request)
+            if any(CognitoUser.from_list_users(entry).sub == sub for entry in answer.get("Users", [])):
+                return True
+            if not answer.get("PaginationToken"):
+                return False
+            request["PaginationToken"] = answer["PaginationToken"]
+        raise _Unconfirmed(f"ListUsers filtered on a sub still had pages after {FILTERED_PAGES}")
 
     def _check_time(self, doing: str) -> None:
         if self._time_left is not None and self._time_left() < self._margin:

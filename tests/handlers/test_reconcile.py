@@ -414,3 +414,28 @@ def test_ops_reconcile_refuses_bad_options_with_one_line(
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
     assert stack.calls.counts == {}
+
+
+def test_a_profile_without_user_name_is_confirmed_with_a_listing_filtered_on_its_sub(stack: MotoStack) -> None:
+    # Given a run that has listed the pool, then two profiles that store no user name, both
+    # created before the run: one whose user was deleted, one whose user the listing missed
+    gone = given_user(stack, "gone")
+    cognito(stack).admin_delete_user(UserPoolId=stack.user_pool_id, Username="gone")
+    run = reconciler(stack, repair=True, max_deletes=10)
+    assert run.compare_users()
+    missed = given_user(stack, "missed")
+    for user in (gone, missed):
+        made, _ = user.profile()
+        stack.repository.create_if_absent(
+            Profile(user_id=user.sub, username="", created_at=BEFORE_RUN, updated_at=BEFORE_RUN, fields=made.fields)
+        )
+    stack.calls.clear()
+    # When it looks for orphans
+    assert run.find_orphans()
+    # Then each is looked up with ListUsers filtered on its sub; only the one without a user goes
+    filters = sorted(call["Filter"] for call in stack.calls.of("ListUsers"))
+    assert filters == sorted([f'sub = "{gone.sub}"', f'sub = "{missed.sub}"'])
+    assert stack.calls.counts == {"Scan": 1, "ListUsers": 2, "DeleteItem": 1}
+    assert run.report.subs[Kind.ORPHAN_PROFILE] == {Outcome.REPAIRED: [gone.sub]}
+    assert stack.repository.get(gone.sub) is None
+    assert stack.repository.get(missed.sub) is not None
