@@ -2,7 +2,7 @@
 
 Off unless the stack's ``ReconcileSchedule`` parameter names a schedule. One invocation runs
 one whole reconciliation, for pools up to about 200,000 users (docs/reconcile.md); past that,
-the run stops before its deadline, says so (``ReconcileIncomplete``) and deletes nothing.
+the run stops before its deadline, says so (``ReconcileFailed``) and deletes nothing.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=report.count(kind))
     metrics.add_metric(name="DriftRepaired", unit=MetricUnit.Count, value=report.total(Outcome.REPAIRED))
     metrics.add_metric(name="DriftRepairFailed", unit=MetricUnit.Count, value=report.total(Outcome.FAILED))
-    metrics.add_metric(name="ReconcileIncomplete", unit=MetricUnit.Count, value=0 if report.complete else 1)
+    # 1 when the run stopped short, or a call or a repair failed: what ReconcileFailedAlarm watches.
+    metrics.add_metric(name="ReconcileFailed", unit=MetricUnit.Count, value=1 if report.failed else 0)
     summary = report.summary()
     if report.failed:
         logger.error("Reconciliation did not finish cleanly", extra={**summary, "problems": report.errors})

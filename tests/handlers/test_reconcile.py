@@ -352,7 +352,7 @@ def test_the_scheduled_function_counts_each_kind_of_drift(
     assert metrics["DriftOrphanProfile"] == [1.0]
     assert metrics["DriftMissingProfile"] == [1.0]
     assert metrics["DriftSyncedAttributes"] == [0.0]
-    assert metrics["ReconcileIncomplete"] == [0.0]
+    assert metrics["ReconcileFailed"] == [0.0]
     assert EMAIL not in printed
 
 
