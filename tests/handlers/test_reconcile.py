@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
 
 from lifecycle.reconcile.app import handler
 from lifecycle.reconcile.drift import Kind, Outcome, Pacing, Reconciler, Report
@@ -439,3 +441,33 @@ def test_a_profile_without_user_name_is_confirmed_with_a_listing_filtered_on_its
     assert run.report.subs[Kind.ORPHAN_PROFILE] == {Outcome.REPAIRED: [gone.sub]}
     assert stack.repository.get(gone.sub) is None
     assert stack.repository.get(missed.sub) is not None
+
+
+def test_a_failing_listing_stops_the_run_before_any_orphan_is_looked_for(stack: MotoStack) -> None:
+    # Given an orphan, and Cognito refusing ListUsers (throttled beyond the client's retries)
+    gone = given_user(stack, "gone")
+    given_profile(stack, gone)
+    cognito(stack).admin_delete_user(UserPoolId=stack.user_pool_id, Username="gone")
+
+    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        error = {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}
+        return AWSResponse("https://cognito-idp.us-east-1.amazonaws.com/", 400, {}, None), error
+
+    stack.session.events.register("before-call.cognito-identity-provider.ListUsers", throttled)
+    clock = FakeClock()
+    stack.calls.clear()
+    run = Reconciler(
+        stack.session.client("cognito-idp", config=Config(retries={"mode": "standard", "total_max_attempts": 1})),
+        stack.session.client("dynamodb"),
+        stack.user_pool_id,
+        stack.table_name,
+        Pacing.share(0.5, clock=clock, sleep=clock.sleep),
+        repair=True,
+        max_deletes=10,
+    )
+    # When it runs, Then it reports the failure, is incomplete, and neither scans nor deletes
+    report = run.run()
+    assert (report.complete, report.failed) == (False, True)
+    assert report.errors == ["ListUsers failed (TooManyRequestsException)"]
+    assert stack.calls.counts == {"ListUsers": 1}
+    assert stack.repository.get(gone.sub) is not None
