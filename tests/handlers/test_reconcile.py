@@ -471,3 +471,16 @@ def test_a_failing_listing_stops_the_run_before_any_orphan_is_looked_for(stack: 
     assert report.errors == ["ListUsers failed (TooManyRequestsException)"]
     assert stack.calls.counts == {"ListUsers": 1}
     assert stack.repository.get(gone.sub) is not None
+
+
+def test_an_unconfirmed_user_without_profile_is_not_drift(stack: MotoStack) -> None:
+    # Given a user who signed up and has not confirmed yet (no trigger has run for it)
+    client_id = cognito(stack).create_user_pool_client(UserPoolId=stack.user_pool_id, ClientName="app")[
+        "UserPoolClient"
+    ]["ClientId"]
+    cognito(stack).sign_up(ClientId=client_id, Username="ada", Password="Passw0rd!Passw0rd")
+    assert get_user(stack, "ada").status == "UNCONFIRMED"
+    # When a repairing run looks, Then it lists the user, finds no drift and creates nothing
+    report = reconciler(stack, repair=True).run()
+    assert (report.users, report.drift) == (1, 0)
+    assert stack.calls.counts == {"ListUsers": 1, "BatchGetItem": 1, "Scan": 1}
