@@ -14,6 +14,7 @@ outcome was checked.
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -27,6 +28,12 @@ from local.stack import Stack
 
 EMAIL = "ada@example.com"
 ADMIN_EMAIL = "margaret.admin@example.com"
+# Users in the pool before the triggers: AdminCreateUser fires none, so they have no profile.
+EXISTING = {
+    "alan.turing@example.com": "Alan Turing",
+    "edsger.dijkstra@example.com": "Edsger Dijkstra",
+    "barbara.liskov@example.com": "Barbara Liskov",
+}
 PROFILE_CLAIMS = ("name", "locale", "picture", "plan", "tenant_id", "roles")
 
 
@@ -75,10 +82,11 @@ class Demo:
         self.tokens: dict[str, Any] = {}  # Ada's latest sign-in: later steps reuse its access token
         self.federated: dict[str, scenario.FederatedUser] = {}  # by provider
         self.admin_group = self.admin_token = ""
+        self.existing: dict[str, str] = {}  # email -> sub of the users from before the triggers
         self.inbox = scenario.Inbox(stack, scenario.consumer_queues(stack))
 
     def steps(self) -> list[Step]:
-        return [
+        steps = [
             Step("email sign-up", self.email_sign_up),
             Step("ProfileCreated", self.profile_created, after=("email sign-up",)),
             Step("sign-in", self.sign_in, after=("email sign-up",)),
@@ -89,7 +97,11 @@ class Demo:
             Step("admin sign-up", self.admin_sign_up),
             Step("API: admin route", self.api_admin, after=("API: own profile", "admin sign-up")),
             Step("deletion", self.delete, after=("Apple first sign-in",)),
+            Step("existing users", self.existing_users),
+            Step("backfill", self.backfill, after=("existing users",)),
+            Step("reconcile: repair", self.reconcile_repair, after=("backfill",)),
         ]
+        return [*steps, Step("reconcile: no drift", self.no_drift, after=tuple(step.title for step in steps))]
 
     def _last(self, source: str, about: str) -> str:
         """The latest invocation from ``source`` about user ``about`` (other steps run meanwhile)."""
@@ -259,6 +271,79 @@ class Demo:
         return [
             f"{user.username}'s profile deleted; ProfileDeleted v{version} at {queue} "
             f"after {time.perf_counter() - started:.2f} s"
+        ]
+
+    def existing_users(self) -> list[str]:
+        for email, name in EXISTING.items():
+            self.existing[email] = scenario.existing_user(self.stack, email, name, scenario.PASSWORD)
+        missing = [email for email, sub in self.existing.items() if scenario.profile_item(self.stack, sub) is None]
+        check(missing == list(EXISTING), f"AdminCreateUser made a profile for {set(EXISTING) - set(missing)}")
+        return [f"{len(EXISTING)} users made with AdminCreateUser (no trigger fires): no profile yet"]
+
+    def backfill(self) -> list[str]:
+        ran = scenario.ops(
+            self.stack, "backfill", "--user-pool-id", self.stack.user_pool_id, "--table-name", self.stack.table_name
+        )
+        check(ran.returncode == 0, f"python -m ops backfill exited {ran.returncode}: {ran.stderr.strip()[-300:]}")
+        lines = [json.loads(line) for line in ran.stdout.splitlines() + ran.stderr.splitlines() if line.startswith("{")]
+        summary = next((line for line in lines if line.get("event") == "summary"), None)
+        check(summary is not None and summary["state"] == "complete", f"backfill summary: {summary}")
+        assert summary is not None
+        progress = [line for line in lines if line.get("event") == "progress"]
+        for email, sub in self.existing.items():
+            stored = scenario.profile(self.stack, sub)
+            check(stored is not None, f"backfill made no profile for {email}")
+            assert stored is not None
+            name = stored.get("display_name")
+            check(name == EXISTING[email], f"{email}'s profile has display_name {name!r}")
+        shown = {key: progress[-1][key] for key in ("users", "pages", "elapsed_seconds")} if progress else {}
+        return [
+            "python -m ops backfill --user-pool-id … --table-name … (JSON lines off a terminal, a bar on one)",
+            f"progress {shown}",
+            f"summary: {summary['users']} users, created {summary['created']}, updated {summary['updated']}, "
+            f"unchanged {summary['unchanged']}, skipped {sum(summary['skipped'].values())}; "
+            f"each of the {len(EXISTING)} has its profile",
+        ]
+
+    def _reconcile(self, *options: str) -> dict[str, Any]:
+        ran = scenario.ops(
+            self.stack, "reconcile", "--user-pool-id", self.stack.user_pool_id, "--table-name",
+            self.stack.table_name, "--json", "-", *options,
+        )  # fmt: skip
+        check(ran.returncode in (0, 3), f"python -m ops reconcile exited {ran.returncode}: {ran.stderr.strip()[-300:]}")
+        report: dict[str, Any] = json.loads(ran.stdout)
+        return report
+
+    def reconcile_repair(self) -> list[str]:
+        gone = self.existing["edsger.dijkstra@example.com"]
+        self.stack.client("cognito-idp").admin_delete_user(
+            UserPoolId=self.stack.user_pool_id, Username="edsger.dijkstra@example.com"
+        )
+        found = self._reconcile()
+        orphans = [item for item in found["findings"] if item["kind"] == "orphan_profile"]
+        check([item["sub"] for item in orphans] == [gone], f"reconcile found orphans {orphans}")
+        repaired = self._reconcile("--repair", "--max-deletes", "1")
+        outcomes = {item["sub"]: item["outcome"] for item in repaired["findings"] if item["kind"] == "orphan_profile"}
+        check(outcomes == {gone: "repaired"}, f"reconcile --repair: {outcomes}")
+        check(scenario.profile_item(self.stack, gone) is None, "the orphaned profile is still stored")
+        queue, event = self.inbox.wait_event("ProfileDeleted", gone)
+        return [
+            "edsger.dijkstra@example.com deleted in cognito-local directly (AdminDeleteUser): no CloudTrail locally",
+            f"python -m ops reconcile: orphan_profile {gone}; --repair --max-deletes 1: repaired "
+            f"(AdminGetUser confirmed the user is gone)",
+            f"ProfileDeleted v{event['detail'].get('version')} at {queue}",
+        ]
+
+    def no_drift(self) -> list[str]:
+        from lifecycle.reconcile.drift import Pacing, Reconciler
+
+        cognito, dynamodb = self.stack.client("cognito-idp"), self.stack.client("dynamodb")
+        pool, table = self.stack.user_pool_id, self.stack.table_name
+        report = Reconciler(cognito, dynamodb, pool, table, Pacing.share(0.5)).run()
+        check(report.drift == 0 and not report.failed, f"drift left: {report.summary()}")
+        return [
+            f"{report.users} users, {report.profiles} profiles: each user has its profile and each profile its user, "
+            "synced attributes and IdP-owned fields equal (Reconciler in-process: the same run as the command's)"
         ]
 
 

@@ -8,6 +8,9 @@ its triggers, the Invoke API, the table) and returns what a check needs; checks 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -17,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.stack import Stack
+from local.stack import ROOT, Stack
 
 PASSWORD = "Local-demo-1!"
 NEW_PASSWORD = "Local-demo-2!"
@@ -142,6 +145,40 @@ def verify_id_token(stack: Stack, token: str) -> dict[str, Any]:
         exp={"essential": True},
     ).validate(decoded.claims)
     return dict(decoded.claims)
+
+
+def existing_user(stack: Stack, email: str, name: str, password: str | None = None) -> str:
+    """A user made with AdminCreateUser, which fires no trigger: like a user from before the
+    triggers were attached, without a profile. With ``password``, one that can sign in. Its sub."""
+    cognito = stack.client("cognito-idp")
+    attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+    created = cognito.admin_create_user(
+        UserPoolId=stack.user_pool_id,
+        Username=email,
+        MessageAction="SUPPRESS",
+        UserAttributes=[*attributes, {"Name": "name", "Value": name}],
+    )["User"]
+    if password:
+        cognito.admin_set_user_password(
+            UserPoolId=stack.user_pool_id, Username=email, Password=password, Permanent=True
+        )
+    return str(next(item["Value"] for item in created["Attributes"] if item["Name"] == "sub"))
+
+
+def ops(stack: Stack, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m ops ARGUMENTS`` as an operator runs it against the stack: boto3's endpoint
+    variables and the stack's credentials, never the developer's AWS configuration."""
+    assert stack.endpoints is not None
+    environment = {
+        **stack.endpoints.environment(),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    command = [sys.executable, "-m", "ops", *arguments]
+    return subprocess.run(  # noqa: S603 - this interpreter, the repository's own module
+        command, capture_output=True, text=True, timeout=timeout, check=False, env=environment, cwd=ROOT
+    )
 
 
 def add_to_group(stack: Stack, username: str, group: str) -> None:
