@@ -163,6 +163,7 @@ class ProfileRepository:
             raise VersionConflict(f"profile is not at version {expected_version}", current) from None
         return Profile.from_item(from_dynamodb(response["Attributes"]))
 
-    def delete(self, user_id: str) -> None:
-        """Delete the profile; deleting one that is already gone is not an error."""
-        self._client.delete_item(TableName=self._table, Key={KEY: {"S": user_id}})
+    def delete(self, user_id: str) -> bool:
+        """Delete the profile; returns whether there was one (deleting one already gone is not an error)."""
+        response = self._client.delete_item(TableName=self._table, Key={KEY: {"S": user_id}}, ReturnValues="ALL_OLD")
+        return bool(response.get("Attributes"))
