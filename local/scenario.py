@@ -343,8 +343,11 @@ def federated_first_sign_in(stack: Stack, user: FederatedUser) -> dict[str, Any]
 
 
 def consumer_queues(stack: Stack) -> dict[str, str]:
-    """SQS queues that are targets of an EventBridge rule in the template (the example consumer)."""
-    rules = stack.resources("AWS::Events::Rule").values()
+    """SQS queues that are targets of an EventBridge rule on the profile bus (the example consumer).
+
+    Rules on the default bus (the CloudTrail deletions' rule) feed the stack's own queues, not consumers.
+    """
+    rules = [props for props in stack.resources("AWS::Events::Rule").values() if props.get("EventBusName")]
     targets = {target.get("Arn") for props in rules for target in props.get("Targets") or []}
     return {name: url for name, url in stack.queue_urls.items() if stack.resolver.attributes[(name, "Arn")] in targets}
 

@@ -428,8 +428,8 @@ class MotoStack:
 def moto_stack(*, table_only: bool = False, table_name: str = TABLE, event_source: str = SOURCE) -> Iterator[MotoStack]:
     """template.yaml's resources under moto (``mock_aws``): the profile table with its key schema
     and stream; unless ``table_only`` (all the triggers use), also the event bus, the example
-    consumer's rule and queue, the stream dead-letter queue and the user pool with the template's
-    schema. Functions read their settings from the process environment: apply
+    consumer's rule and queue, the stream dead-letter queue, the account deletion queue and the
+    user pool with the template's schema. Functions read their settings from the process environment: apply
     ``stack.environment()`` (tests: with monkeypatch). The clients and settings the functions
     cached are forgotten on entry and exit."""
     import boto3
@@ -470,6 +470,8 @@ def moto_stack(*, table_only: bool = False, table_name: str = TABLE, event_sourc
                 Targets=[{"Id": rule["Targets"][0]["Id"], "Arn": consumer_arn["QueueArn"]}],
             )
             dead_letters = sqs.create_queue(QueueName=named("StreamDeadLetterQueue", "QueueName"))["QueueUrl"]
+            # without the template's delivery delay: moto would hold messages back in real time
+            deletions = sqs.create_queue(QueueName=named("AccountDeletionQueue", "QueueName"))["QueueUrl"]
             schema = [  # moto refuses the standard email attribute in a schema; Required is for sign-up
                 {key: value for key, value in attribute.items() if key != "Required"}
                 for attribute in resource("UserPool")["Properties"]["Schema"]
@@ -486,6 +488,7 @@ def moto_stack(*, table_only: bool = False, table_name: str = TABLE, event_sourc
                 "ProfileEventBus": bus,
                 "ExampleConsumerQueue": consumer,
                 "StreamDeadLetterQueue": dead_letters,
+                "AccountDeletionQueue": deletions,
                 "UserPool": pool,
             }
         functions = _session()

@@ -26,6 +26,7 @@ from api.profile.requests import (
     writable_by,
 )
 from shared import aws, settings
+from shared.accounts import AccountError, Accounts
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import Profile, UndecodableProfile
 from shared.repository import ProfileRepository, VersionConflict
@@ -44,6 +45,8 @@ class ApiSettings:
     connect_timeout_seconds: float = env("CONNECT_TIMEOUT_SECONDS", 1.0)
     read_timeout_seconds: float = env("READ_TIMEOUT_SECONDS", 2.0)
     max_attempts: int = env("MAX_ATTEMPTS", 2)
+    # Where a deletion asks for the profile to be deleted once more, after in-flight writers finish.
+    account_deletion_queue_url: str = env("ACCOUNT_DELETION_QUEUE_URL", "")
 
     def client(self, service: str) -> Any:
         return aws.client(
@@ -82,6 +85,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     except ApiError as error:
         status, body, headers = error.status, error.body(), error.headers
+    except AccountError as exc:
+        status, body, headers = 400, ApiError(400, "invalid_path", str(exc)).body(), {}
     except UndecodableProfile as exc:
         logger.error("Stored profile cannot be read", extra={"attribute": exc.attribute})
         status, body, headers = 500, ApiError(500, "internal", "the stored profile cannot be read").body(), {}
@@ -212,9 +217,41 @@ def _create_from_cognito(caller: Caller, config: ApiSettings, repo: ProfileRepos
     return profile
 
 
+def _accounts(config: ApiSettings, repo: ProfileRepository) -> Accounts:
+    sqs = config.client("sqs") if config.account_deletion_queue_url else None
+    return Accounts(config.client("cognito-idp"), config.user_pool_id, repo, sqs, config.account_deletion_queue_url)
+
+
+def delete_me(request: Request, config: ApiSettings, repo: ProfileRepository) -> Response:
+    """The caller's account: Cognito user first, then the profile (docs/lifecycle.md). Idempotent."""
+    deletion = _accounts(config, repo).delete(request.caller.sub, request.caller.username)
+    logger.info("Account deleted by its user", extra=deletion.summary())
+    metrics.add_metric(name="AccountsDeleted", unit=MetricUnit.Count, value=1)
+    return 200, deletion.summary(), {}
+
+
+def delete_user(request: Request, config: ApiSettings, repo: ProfileRepository) -> Response:
+    """A user's account, for an admin; the user name comes from the profile (or ListUsers when it is gone)."""
+    deletion = _accounts(config, repo).delete(_admin(request, config))
+    logger.info("Account deleted by an admin", extra=deletion.summary())
+    metrics.add_metric(name="AccountsDeleted", unit=MetricUnit.Count, value=1)
+    return 200, deletion.summary(), {}
+
+
+def export_me(request: Request, config: ApiSettings, repo: ProfileRepository) -> Response:
+    """The caller's profile, Cognito attributes and dates as one JSON document."""
+    document = _accounts(config, repo).export(request.caller.sub, request.caller.username)
+    if document is None:
+        raise ApiError(404, "not_found", "this user no longer exists")
+    return 200, document, {}
+
+
 ROUTES: dict[str, Callable[[Request, ApiSettings, ProfileRepository], Response]] = {
     "GET /me/profile": get_me,
     "PATCH /me/profile": patch_me,
     "GET /users/{sub}/profile": get_user,
     "PATCH /users/{sub}/profile": patch_user,
+    "DELETE /me": delete_me,
+    "DELETE /users/{sub}": delete_user,
+    "GET /me/export": export_me,
 }

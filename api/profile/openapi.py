@@ -85,6 +85,59 @@ def _responses(*codes: str, ok: str) -> dict[str, Any]:
     return responses
 
 
+def _plain(schema: str, description: str, *codes: str) -> dict[str, Any]:
+    """Responses whose 200 is ``schema`` without an ETag (deletion, export)."""
+    responses = _responses(*codes, ok=schema)
+    responses["200"] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+    return responses
+
+
+_DELETION = {
+    "type": "object",
+    "description": "What the deletion did; false where that store no longer held the account (a retry).",
+    "required": ["sub", "cognito_user_deleted", "profile_deleted", "redelete_scheduled"],
+    "properties": {
+        "sub": {"type": "string"},
+        "cognito_user_deleted": {"type": "boolean"},
+        "profile_deleted": {"type": "boolean"},
+        "redelete_scheduled": {"type": "boolean", "description": "The profile is deleted once more 30 s later."},
+    },
+}
+_DATED = {"type": ["string", "null"], "format": "date-time"}
+_EXPORT = {
+    "type": "object",
+    "description": "Everything both stores hold about the caller. Nothing secret.",
+    "required": ["user_id", "exported_at", "profile", "cognito"],
+    "properties": {
+        "user_id": {"type": "string"},
+        "exported_at": {"type": "string", "format": "date-time"},
+        "profile": {
+            "type": ["object", "null"],
+            "properties": {
+                "fields": {"type": "object"},
+                "created_at": _DATED,
+                "updated_at": _DATED,
+                "version": {"type": "integer"},
+            },
+        },
+        "cognito": {
+            "type": ["object", "null"],
+            "properties": {
+                "username": {"type": "string"},
+                "status": {"type": "string"},
+                "enabled": {"type": "boolean"},
+                "created_at": _DATED,
+                "last_modified_at": _DATED,
+                "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the profile API."""
     if_match = {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"}}
@@ -102,7 +155,8 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "profile-sync profile API",
             "version": "1",
-            "description": "Users read and edit their own profile; admins edit admin-owned fields. "
+            "description": "Users read and edit their own profile, export and delete their account; "
+            "admins edit admin-owned fields and delete accounts. "
             "Every route takes a Cognito access token with the stack's ApiScope.",
         },
         "security": [{"cognito": []}],
@@ -115,6 +169,27 @@ def document() -> dict[str, Any]:
                     "requestBody": body("UserPatch"),
                     "responses": _responses(
                         "400", "401", "403", "404", "412", "413", "415", "428", "503", ok="Profile"
+                    ),
+                },
+            },
+            "/me": {
+                "delete": {
+                    "summary": "Delete the caller's account: the Cognito user, then the profile (idempotent)",
+                    "responses": _plain("Deletion", "The account is deleted (or already was).", "401", "503"),
+                },
+            },
+            "/me/export": {
+                "get": {
+                    "summary": "The caller's profile, Cognito attributes and account dates as one document",
+                    "responses": _plain("Export", "The export.", "401", "404", "503"),
+                },
+            },
+            "/users/{sub}": {
+                "delete": {
+                    "summary": "Delete a user's account (admin group only; idempotent)",
+                    "parameters": [sub],
+                    "responses": _plain(
+                        "Deletion", "The account is deleted (or already was).", "400", "401", "403", "503"
                     ),
                 },
             },
@@ -143,6 +218,8 @@ def document() -> dict[str, Any]:
                 "AdminProfile": _profile(admin),
                 "UserPatch": _patch(user),
                 "AdminPatch": _patch(admin),
+                "Deletion": _DELETION,
+                "Export": _EXPORT,
                 "Error": {
                     "type": "object",
                     "required": ["error", "message", "fields"],

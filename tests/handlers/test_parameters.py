@@ -16,6 +16,7 @@ import pytest
 from api.profile.app import ApiSettings
 from consumers.example.copies import ConsumerSettings
 from lifecycle.reconcile.app import ReconcileSettings
+from lifecycle.user_deleted.deletions import UserDeletedSettings
 from local.support import function_environment, resources_of_type, template
 from local.template import Resolver
 from shared import settings
@@ -33,6 +34,7 @@ FUNCTION_SETTINGS: dict[str, type[Any]] = {
     "ProfileApiFunction": ApiSettings,
     "ExampleConsumerFunction": ConsumerSettings,
     "ReconcileFunction": ReconcileSettings,
+    "UserDeletedFunction": UserDeletedSettings,
 }
 # Values people type, and values at the edges of what the functions convert.
 CANDIDATES = [

@@ -46,12 +46,15 @@ def roles(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def mappings(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each event source mapping's properties, by logical id."""
-    return {
-        name: body["Properties"]
-        for name, body in transformed_of_type(document, "AWS::Lambda::EventSourceMapping").items()
-    }
+def mappings(document: dict[str, Any], queues: bool = False) -> dict[str, dict[str, Any]]:
+    """Each event source mapping's properties, by logical id: the stream's, or (``queues``) the SQS ones."""
+    found = {}
+    for name, body in transformed_of_type(document, "AWS::Lambda::EventSourceMapping").items():
+        source = body["Properties"]["EventSourceArn"]
+        on_queue = document["Resources"][source["Fn::GetAtt"][0]]["Type"] == "AWS::SQS::Queue"
+        if on_queue == queues:
+            found[name] = body["Properties"]
+    return found
 
 
 def granting(role: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
@@ -117,6 +120,24 @@ def test_functions_without_a_mapping_cannot_read_the_stream() -> None:
             continue
         actions = {action for statement in granting(role, "dynamodb:") for action in as_list(statement["Action"])}
         assert not actions & STREAM_READ, function
+
+
+def test_the_user_deleted_function_reads_the_account_deletion_queue_only_and_deletes_profiles_only() -> None:
+    # Given the transformed template's SQS mappings and the user-deleted function's role
+    document = transformed()
+    queue_mappings = mappings(document, queues=True)
+    role = roles(document)["UserDeletedFunction"]
+
+    # Then its one mapping reads the account deletion queue, reporting partial batch failures
+    assert [(m["FunctionName"]["Ref"], m["EventSourceArn"]) for m in queue_mappings.values()] == [
+        ("UserDeletedFunction", {"Fn::GetAtt": ["AccountDeletionQueue", "Arn"]})
+    ]
+    assert next(iter(queue_mappings.values()))["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # And its SQS rights name that queue alone, its DynamoDB rights are DeleteItem on the table
+    for statement in granting(role, "sqs:"):
+        assert as_list(statement["Resource"]) == [{"Fn::GetAtt": ["AccountDeletionQueue", "Arn"]}], statement
+    dynamodb = [(as_list(s["Action"]), as_list(s["Resource"])) for s in granting(role, "dynamodb:")]
+    assert dynamodb == [(["dynamodb:DeleteItem"], [{"Fn::GetAtt": ["ProfileTable", "Arn"]}])]
 
 
 def xray_policies(role: dict[str, Any]) -> list[str]:

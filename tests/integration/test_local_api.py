@@ -175,3 +175,32 @@ def test_cors_preflight_answers_the_templates_origins(stack: Stack) -> None:
     assert answer.status == 204
     assert answer.headers["access-control-allow-origin"] == origin
     assert "if-match" in answer.headers["access-control-allow-headers"]
+
+
+def test_delete_me_removes_the_cognito_user_and_the_profile_and_publishes_profile_deleted(stack: Stack) -> None:
+    # Given a signed-in user with a profile, and the example consumer's queue
+    email, sub, tokens = new_user(stack)
+    inbox = scenario.Inbox(stack, scenario.consumer_queues(stack))
+    assert scenario.profile(stack, sub) is not None
+
+    # When they delete their account
+    deleted = scenario.api(stack, "DELETE", "/me", tokens["AccessToken"])
+
+    # Then both stores are empty, ProfileDeleted follows from the stream, and the second delete is queued
+    assert deleted.status == 200
+    assert deleted.body == {"sub": sub, "cognito_user_deleted": True, "profile_deleted": True,
+                            "redelete_scheduled": True}  # fmt: skip
+    assert scenario.profile(stack, sub) is None
+    cognito = stack.client("cognito-idp")
+    with pytest.raises(cognito.exceptions.UserNotFoundException):
+        cognito.admin_get_user(UserPoolId=stack.user_pool_id, Username=email)
+    inbox.wait_event("ProfileDeleted", sub)
+    queued = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_urls["AccountDeletionQueue"], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert int(queued["ApproximateNumberOfMessagesDelayed"]) >= 1
+    # And the token still works for a retry, which finds nothing left to delete
+    again = scenario.api(stack, "DELETE", "/me", tokens["AccessToken"])
+    assert again.status == 200
+    assert (again.body["cognito_user_deleted"], again.body["profile_deleted"]) == (False, False)
+

@@ -38,7 +38,11 @@ def test_routes_are_the_functions_httpapi_events_with_the_api_scope() -> None:
         "PATCH /me/profile",
         "GET /users/{sub}/profile",
         "PATCH /users/{sub}/profile",
+        "DELETE /me",
+        "GET /me/export",
+        "DELETE /users/{sub}",
     }
+    assert found["DELETE /users/{sub}"].match("DELETE", "/users/x/profile") is None
     route = found["PATCH /users/{sub}/profile"]
     assert route.function == "ProfileApiFunction"
     assert route.scopes == ("aws.cognito.signin.user.admin",)
