@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "detach-triggers": ("ops.detach_triggers", "remove profile-sync's two triggers from a user pool"),
     "backfill": ("ops.backfill", "create or refresh the profile of every existing Cognito user (paced, resumable)"),
     "reconcile": ("ops.reconcile", "find drift between the user pool and the profile table; --repair fixes it"),
+    "erase": ("ops.erase", "delete a user's account (Cognito user, then profile) and report what still holds data"),
+    "export": ("ops.export", "write a user's profile, Cognito attributes and dates as one JSON document"),
 }
 
 

@@ -204,3 +204,26 @@ def test_delete_me_removes_the_cognito_user_and_the_profile_and_publishes_profil
     assert again.status == 200
     assert (again.body["cognito_user_deleted"], again.body["profile_deleted"]) == (False, False)
 
+
+def test_ops_erase_and_export_work_on_the_local_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a user with a profile, and the ops target of the local stack
+    from ops import erase
+    from shared.accounts import Accounts
+    from shared.repository import ProfileRepository
+
+    email, sub, _ = new_user(stack)
+    target = stack.ops_target()
+    accounts = Accounts(target.client("cognito-idp"), target.user_pool_id,
+                        ProfileRepository(target.client("dynamodb"), target.table_name))  # fmt: skip
+    monkeypatch.setattr(erase, "sleep", lambda seconds: None)
+
+    # When the operator exports, then erases, the account by sub alone
+    document = accounts.export(sub)
+    deletion, recreated = erase.erase(accounts, sub, None, 0)
+
+    # Then the export held both stores, and the erase emptied them
+    assert document is not None
+    assert document["cognito"]["attributes"]["email"] == email
+    assert document["profile"]["fields"]["display_name"] == "Ada Lovelace"
+    assert (deletion.cognito_user_deleted, deletion.profile_deleted, recreated) == (True, True, False)
+    assert accounts.export(sub) is None

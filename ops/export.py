@@ -1,0 +1,63 @@
+"""`python -m ops export SUB --output FILE`: a user's account as one JSON document.
+
+The same document as the API's ``GET /me/export`` (``shared/accounts.py``): the profile, the
+Cognito attributes (nothing secret) and the account's dates. It is the user's personal data,
+so it goes to the file named (created readable by its owner only), never to the console
+unless ``--output -`` asks for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ops.target import add_target_arguments, resolve
+from shared.accounts import AccountError, Accounts
+from shared.repository import ProfileRepository
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sub", help="the user's sub (the profile's key)")
+    parser.add_argument("--output", required=True, metavar="FILE", help="where to write the JSON (- for stdout)")
+    parser.add_argument("--username", help="the Cognito user name (default: the profile's, or found by sub)")
+    add_target_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    target = resolve(args)
+    accounts = Accounts(
+        target.client("cognito-idp"),
+        target.user_pool_id,
+        ProfileRepository(target.client("dynamodb"), target.table_name),
+    )
+    try:
+        document = accounts.export(args.sub, args.username)
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - this is the console
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        print(f"error: export of {args.sub} failed ({code})", file=sys.stderr)  # noqa: T201
+        return 1
+    if document is None:
+        print(f"error: no user or profile with sub {args.sub}", file=sys.stderr)  # noqa: T201
+        return 1
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as exc:
+        print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)  # noqa: T201
+        return 1
+    found = [name for name in ("profile", "cognito") if document[name] is not None]
+    print(f"exported {args.sub} ({' and '.join(found)}) to {Path(args.output)}")  # noqa: T201
+    return 0

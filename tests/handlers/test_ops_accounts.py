@@ -1,0 +1,128 @@
+"""`python -m ops erase` and `python -m ops export` under moto, on a simulated wait."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local.support import TABLE
+from ops import erase
+from ops.__main__ import main
+from shared.accounts import SETTLE_SECONDS
+from shared.profile import Profile, first_version
+from shared.repository import ProfileRepository
+
+NOW = "2026-11-28T00:00:00.000Z"
+
+
+@pytest.fixture
+def users(table: Any) -> dict[str, Any]:
+    """A pool with Ada (native, with a profile); ops targets it by ids."""
+    cognito = boto3.client("cognito-idp", region_name="us-east-1")
+    pool = cognito.create_user_pool(PoolName="users")["UserPool"]["Id"]
+    user = cognito.admin_create_user(
+        UserPoolId=pool, Username="ada", UserAttributes=[{"Name": "email", "Value": "ada@example.com"}]
+    )["User"]
+    sub = next(item["Value"] for item in user["Attributes"] if item["Name"] == "sub")
+    repository = ProfileRepository(table, TABLE)
+    repository.create_if_absent(Profile(sub, "ada", NOW, NOW, fields={"email": "ada@example.com"},
+                                        version=first_version()))  # fmt: skip
+    target = ["--user-pool-id", pool, "--table-name", TABLE, "--region", "us-east-1"]
+    return {"cognito": cognito, "pool": pool, "sub": sub, "repository": repository, "target": target}
+
+
+def test_erase_deletes_both_stores_waits_and_deletes_again(
+    users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a sign-in under way that writes Ada's profile back while erase waits
+    waits: list[float] = []
+
+    def sign_in_meanwhile(seconds: float) -> None:
+        waits.append(seconds)
+        users["repository"].create_if_absent(Profile(users["sub"], "ada", NOW, NOW, version=first_version()))
+
+    monkeypatch.setattr(erase, "sleep", sign_in_meanwhile)
+
+    # When the operator erases her
+    status = main(["erase", users["sub"], *users["target"]])
+
+    # Then both stores are empty, the wait was the settle time, and the report says so without PII
+    out = capsys.readouterr().out
+    assert status == 0
+    assert waits == [SETTLE_SECONDS]
+    assert users["repository"].get(users["sub"]) is None
+    assert users["cognito"].list_users(UserPoolId=users["pool"])["Users"] == []
+    assert "cognito user: deleted" in out
+    assert "second delete: removed a profile re-created meanwhile" in out
+    assert "point-in-time recovery" in out
+    assert "35 days (PointInTimeRecoveryDays)" in out
+    assert "ada@example.com" not in out
+
+
+def test_erase_of_an_erased_user_succeeds_and_says_both_were_gone(
+    users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(erase, "sleep", lambda seconds: None)
+    assert main(["erase", users["sub"], *users["target"]]) == 0
+    capsys.readouterr()
+    assert main(["erase", users["sub"], *users["target"]]) == 0
+    out = capsys.readouterr().out
+    assert "cognito user: already gone" in out
+    assert "profile: already gone" in out
+
+
+def test_erase_that_fails_exits_non_zero_with_one_line(
+    users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a table that does not exist (a wrong --table-name)
+    monkeypatch.setattr(erase, "sleep", lambda seconds: None)
+    target = [*users["target"]]
+    target[target.index(TABLE)] = "no-such-table"
+
+    # When the operator erases Ada, Then it fails with one line and a non-zero status
+    assert main(["erase", users["sub"], "--username", "ada", *target]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "ResourceNotFoundException" in err
+    assert "run it again" in err
+
+
+def test_the_report_follows_the_stack_parameters() -> None:
+    # Given a stack that keeps less, and events with PII
+    parameters = {**erase.DEFAULTS, "PointInTimeRecoveryDays": "3", "DeadLetterRetentionSeconds": "172800",
+                  "IncludePiiInEvents": "true"}  # fmt: skip
+
+    # When the holders are listed
+    kept = {holder.place: holder for holder in erase.holders(parameters)}
+
+    # Then each names its bound
+    assert kept["profile table point-in-time recovery"].retention == "3 days (PointInTimeRecoveryDays)"
+    assert kept["stream dead-letter queue"].retention == "2 days (DeadLetterRetentionSeconds)"
+    assert "field values" in kept["event archive"].holds
+
+
+def test_export_writes_the_document_to_a_private_file_and_prints_no_pii(
+    users: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When the operator exports Ada to a file
+    output = tmp_path / "ada.json"
+    status = main(["export", users["sub"], "--output", str(output), *users["target"]])
+
+    # Then the file holds her profile and Cognito attributes, readable by its owner only
+    document = json.loads(output.read_text())
+    assert status == 0
+    assert document["profile"]["fields"] == {"email": "ada@example.com"}
+    assert document["cognito"]["attributes"]["email"] == "ada@example.com"
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    assert "ada@example.com" not in capsys.readouterr().out
+
+
+def test_export_of_an_unknown_sub_fails(users: dict[str, Any], tmp_path: Path) -> None:
+    output = tmp_path / "nobody.json"
+    assert main(["export", "00000000-0000-0000-0000-000000000000", "--output", str(output), *users["target"]]) == 1
+    assert not output.exists()
