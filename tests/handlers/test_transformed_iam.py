@@ -17,6 +17,7 @@ from local.support import template, transformed, transformed_of_type
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/iam-policy-example-lamda-process-dynamodb-streams.html
 STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
 STREAM = {"Fn::GetAtt": ["ProfileTable", "StreamArn"]}
+DELETIONS = {"Fn::GetAtt": ["AccountDeletionQueue", "Arn"]}
 # What Lambda's poller needs of an SQS queue:
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-lambda-function-trigger.html
 QUEUE_READ = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
@@ -46,15 +47,12 @@ def roles(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def mappings(document: dict[str, Any], queues: bool = False) -> dict[str, dict[str, Any]]:
-    """Each event source mapping's properties, by logical id: the stream's, or (``queues``) the SQS ones."""
-    found = {}
-    for name, body in transformed_of_type(document, "AWS::Lambda::EventSourceMapping").items():
-        source = body["Properties"]["EventSourceArn"]
-        on_queue = document["Resources"][source["Fn::GetAtt"][0]]["Type"] == "AWS::SQS::Queue"
-        if on_queue == queues:
-            found[name] = body["Properties"]
-    return found
+def mappings(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each event source mapping's properties, by logical id."""
+    return {
+        name: body["Properties"]
+        for name, body in transformed_of_type(document, "AWS::Lambda::EventSourceMapping").items()
+    }
 
 
 def granting(role: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
@@ -89,9 +87,9 @@ def stream_mappings(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: mapping for name, mapping in mappings(document).items() if mapping["EventSourceArn"] == STREAM}
 
 
-def test_every_mapping_reads_the_table_stream_or_the_example_consumers_queue() -> None:
+def test_every_mapping_reads_the_table_stream_the_example_consumers_queue_or_the_account_deletions() -> None:
     sources = {str(mapping["EventSourceArn"]) for mapping in mappings(transformed()).values()}
-    assert sources == {str(STREAM), str(QUEUE)}
+    assert sources == {str(STREAM), str(QUEUE), str(DELETIONS)}
 
 
 def test_each_stream_mapping_reads_its_stream_and_nothing_else() -> None:
@@ -123,19 +121,17 @@ def test_functions_without_a_mapping_cannot_read_the_stream() -> None:
 
 
 def test_the_user_deleted_function_reads_the_account_deletion_queue_only_and_deletes_profiles_only() -> None:
-    # Given the transformed template's SQS mappings and the user-deleted function's role
+    # Given the transformed template's mappings and the user-deleted function's role
     document = transformed()
-    queue_mappings = mappings(document, queues=True)
+    own = [m for m in mappings(document).values() if m["FunctionName"]["Ref"] == "UserDeletedFunction"]
     role = roles(document)["UserDeletedFunction"]
 
     # Then its one mapping reads the account deletion queue, reporting partial batch failures
-    assert [(m["FunctionName"]["Ref"], m["EventSourceArn"]) for m in queue_mappings.values()] == [
-        ("UserDeletedFunction", {"Fn::GetAtt": ["AccountDeletionQueue", "Arn"]})
-    ]
-    assert next(iter(queue_mappings.values()))["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert [m["EventSourceArn"] for m in own] == [DELETIONS]
+    assert own[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # And its SQS rights name that queue alone, its DynamoDB rights are DeleteItem on the table
     for statement in granting(role, "sqs:"):
-        assert as_list(statement["Resource"]) == [{"Fn::GetAtt": ["AccountDeletionQueue", "Arn"]}], statement
+        assert as_list(statement["Resource"]) == [DELETIONS], statement
     dynamodb = [(as_list(s["Action"]), as_list(s["Resource"])) for s in granting(role, "dynamodb:")]
     assert dynamodb == [(["dynamodb:DeleteItem"], [{"Fn::GetAtt": ["ProfileTable", "Arn"]}])]
 
