@@ -96,9 +96,9 @@ class Demo:
             Step("API: own profile", self.api_own_profile, after=("forgot password",)),
             Step("admin sign-up", self.admin_sign_up),
             Step("API: admin route", self.api_admin, after=("API: own profile", "admin sign-up")),
-            Step("deletion", self.delete, after=("Apple first sign-in",)),
             Step("existing users", self.existing_users),
             Step("backfill", self.backfill, after=("existing users",)),
+            Step("API: DELETE /me", self.delete_me, after=("backfill",)),
             Step("reconcile: repair", self.reconcile_repair, after=("backfill",)),
         ]
         return [*steps, Step("reconcile: no drift", self.no_drift, after=tuple(step.title for step in steps))]
@@ -260,17 +260,22 @@ class Demo:
             *self._arrives(int(saved.etag.strip('"')), "plan", "custom:plan", "team", scenario.NEW_PASSWORD),
         ]
 
-    def delete(self) -> list[str]:
-        check(bool(self.stack.pollers), "template.yaml has no stream handlers: nothing carries changes outward")
-        user = self.federated["SignInWithApple"]
-        scenario.delete_profile(self.stack, user.sub)
-        check(scenario.profile_item(self.stack, user.sub) is None, "profile still stored after the delete")
+    def delete_me(self) -> list[str]:
+        email = "alan.turing@example.com"
+        sub = self.existing[email]
+        token = str(scenario.sign_in(self.stack, email)["AccessToken"])
+        deleted = scenario.api(self.stack, "DELETE", "/me", token)
+        check(deleted.status == 200, f"DELETE /me answered {deleted.status}: {deleted.body}")
+        check(not scenario.cognito_user_exists(self.stack, email), f"{email} is still in cognito-local")
+        check(scenario.profile_item(self.stack, sub) is None, "the profile is still stored after DELETE /me")
+        again = scenario.api(self.stack, "DELETE", "/me", token)
         started = time.perf_counter()
-        queue, event = self.inbox.wait_event("ProfileDeleted", user.sub)
-        version = (event.get("detail") or {}).get("version")
+        queue, event = self.inbox.wait_event("ProfileDeleted", sub)
         return [
-            f"{user.username}'s profile deleted; ProfileDeleted v{version} at {queue} "
-            f"after {time.perf_counter() - started:.2f} s"
+            f"{email} signed in (a backfilled user) and called DELETE /me: {deleted.status}; the Cognito user "
+            "is gone first, then the profile",
+            f"the same DELETE again: {again.status} (idempotent, the token is still valid for the API)",
+            f"ProfileDeleted v{event['detail'].get('version')} at {queue} after {time.perf_counter() - started:.2f} s",
         ]
 
     def existing_users(self) -> list[str]:
@@ -326,12 +331,10 @@ class Demo:
         outcomes = {item["sub"]: item["outcome"] for item in repaired["findings"] if item["kind"] == "orphan_profile"}
         check(outcomes == {gone: "repaired"}, f"reconcile --repair: {outcomes}")
         check(scenario.profile_item(self.stack, gone) is None, "the orphaned profile is still stored")
-        queue, event = self.inbox.wait_event("ProfileDeleted", gone)
         return [
-            "edsger.dijkstra@example.com deleted in cognito-local directly (AdminDeleteUser): no CloudTrail locally",
+            "edsger.dijkstra@example.com deleted in cognito-local directly (AdminDeleteUser; no CloudTrail here)",
             f"python -m ops reconcile: orphan_profile {gone}; --repair --max-deletes 1: repaired "
-            f"(AdminGetUser confirmed the user is gone)",
-            f"ProfileDeleted v{event['detail'].get('version')} at {queue}",
+            f"(AdminGetUser confirmed the user is gone; the stream publishes ProfileDeleted as for DELETE /me)",
         ]
 
     def no_drift(self) -> list[str]:

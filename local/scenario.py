@@ -165,6 +165,15 @@ def existing_user(stack: Stack, email: str, name: str, password: str | None = No
     return str(next(item["Value"] for item in created["Attributes"] if item["Name"] == "sub"))
 
 
+def cognito_user_exists(stack: Stack, username: str) -> bool:
+    cognito = stack.client("cognito-idp")
+    try:
+        cognito.admin_get_user(UserPoolId=stack.user_pool_id, Username=username)
+    except cognito.exceptions.UserNotFoundException:
+        return False
+    return True
+
+
 def ops(stack: Stack, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``python -m ops ARGUMENTS`` as an operator runs it against the stack: boto3's endpoint
     variables and the stack's credentials, never the developer's AWS configuration."""
