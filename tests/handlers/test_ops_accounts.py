@@ -126,3 +126,12 @@ def test_export_of_an_unknown_sub_fails(users: dict[str, Any], tmp_path: Path) -
     output = tmp_path / "nobody.json"
     assert main(["export", "00000000-0000-0000-0000-000000000000", "--output", str(output), *users["target"]]) == 1
     assert not output.exists()
+
+
+def test_the_reports_defaults_are_the_templates() -> None:
+    # Given the defaults the erase report shows without --stack, When compared with template.yaml's
+    # parameters, Then each is the template's default (a changed default would mislead the report)
+    from local.support import template
+
+    parameters = template()["Parameters"]
+    assert {name: str(parameters[name]["Default"]) for name in erase.DEFAULTS} == erase.DEFAULTS
