@@ -279,8 +279,12 @@ class Demo:
         ]
 
     def existing_users(self) -> list[str]:
-        for email, name in EXISTING.items():
-            self.existing[email] = scenario.existing_user(self.stack, email, name, scenario.PASSWORD)
+        def make(email: str) -> tuple[str, str]:  # Alan signs in later, to delete himself
+            password = scenario.PASSWORD if email == "alan.turing@example.com" else None
+            return email, scenario.existing_user(self.stack, email, EXISTING[email], password)
+
+        with ThreadPoolExecutor(len(EXISTING)) as pool:
+            self.existing = dict(pool.map(make, EXISTING))
         missing = [email for email, sub in self.existing.items() if scenario.profile_item(self.stack, sub) is None]
         check(missing == list(EXISTING), f"AdminCreateUser made a profile for {set(EXISTING) - set(missing)}")
         return [f"{len(EXISTING)} users made with AdminCreateUser (no trigger fires): no profile yet"]
@@ -320,21 +324,17 @@ class Demo:
         return report
 
     def reconcile_repair(self) -> list[str]:
-        gone = self.existing["edsger.dijkstra@example.com"]
-        self.stack.client("cognito-idp").admin_delete_user(
-            UserPoolId=self.stack.user_pool_id, Username="edsger.dijkstra@example.com"
-        )
-        found = self._reconcile()
-        orphans = [item for item in found["findings"] if item["kind"] == "orphan_profile"]
-        check([item["sub"] for item in orphans] == [gone], f"reconcile found orphans {orphans}")
+        email = "edsger.dijkstra@example.com"
+        gone = self.existing[email]
+        self.stack.client("cognito-idp").admin_delete_user(UserPoolId=self.stack.user_pool_id, Username=email)
         repaired = self._reconcile("--repair", "--max-deletes", "1")
         outcomes = {item["sub"]: item["outcome"] for item in repaired["findings"] if item["kind"] == "orphan_profile"}
-        check(outcomes == {gone: "repaired"}, f"reconcile --repair: {outcomes}")
+        check(outcomes == {gone: "repaired"}, f"reconcile --repair found and repaired orphans {outcomes}")
         check(scenario.profile_item(self.stack, gone) is None, "the orphaned profile is still stored")
         return [
-            "edsger.dijkstra@example.com deleted in cognito-local directly (AdminDeleteUser; no CloudTrail here)",
-            f"python -m ops reconcile: orphan_profile {gone}; --repair --max-deletes 1: repaired "
-            f"(AdminGetUser confirmed the user is gone; the stream publishes ProfileDeleted as for DELETE /me)",
+            f"{email} deleted in cognito-local directly (AdminDeleteUser; no CloudTrail here)",
+            f"python -m ops reconcile --repair --max-deletes 1: found orphan_profile {gone}, repaired "
+            "(AdminGetUser confirmed the user is gone; the stream publishes ProfileDeleted as for DELETE /me)",
         ]
 
     def no_drift(self) -> list[str]:
