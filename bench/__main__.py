@@ -8,8 +8,10 @@ A cold start's ratio to the baseline is judged on CPU time (user + system of the
 init is CPU-bound work (imports, client set-up), which a Lambda sandbox runs on its own
 share of a CPU, while the wall clock of a shared machine also counts whatever else ran
 meanwhile (it moved the trigger's ratio between 1.02x and 1.19x from run to run). The
-wall-clock figures are printed beside it. The ratio is the median over rounds of each
-round's case / baseline, so a slow spell that hits one round hits both sides of its ratio.
+wall-clock figures are printed beside it, and gated too, more loosely (WALL_SLACK above the
+CPU target): CPU time leaves out waiting (a lock, a DNS or credential lookup), which a real
+init would pay. Each ratio is the median over rounds of each round's case / baseline, so a
+slow spell that hits one round hits both sides of its ratio.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ EVENTS = ROOT / "events" / "cognito"
 RUNS = 15
 TRIGGER_COLD_START_LIMIT = 1.10
 API_COLD_START_LIMIT = 1.30
+WALL_SLACK = 0.15  # the wall-clock ratio's bound: the CPU target plus this
 ARTIFACT_LIMIT_MB = 9.0
 MISSED: list[str] = []  # every figure that missed its target: `make bench` fails on any
 
@@ -136,7 +139,8 @@ def measure(cases: list[Case], runs: int = RUNS) -> Case:
 
 
 def report_cold_starts(baseline: Case, cases: list[Case], limit: float) -> None:
-    """Each case's median wall and CPU time and its CPU ratio to the baseline, judged against ``limit``."""
+    """Each case's median wall and CPU time and its ratios to the baseline: CPU judged against ``limit``,
+    wall clock against ``limit + WALL_SLACK``."""
     title = f"cold start ({len(baseline.seconds)} interleaved rounds)"
     print(f"{title:<46} {'wall ms':>8} {'CPU ms':>8} {'ratio':>6}  limit")
     wall, cpu = statistics.median(baseline.seconds), statistics.median(baseline.cpu_seconds)
@@ -146,14 +150,17 @@ def report_cold_starts(baseline: Case, cases: list[Case], limit: float) -> None:
             spent / base for spent, base in zip(case.cpu_seconds, baseline.cpu_seconds, strict=True)
         )
         wall_ratio = statistics.median(spent / base for spent, base in zip(case.seconds, baseline.seconds, strict=True))
-        verdict = "ok" if ratio <= limit else "MISSED"
+        wall_limit = limit + WALL_SLACK
+        verdict = "ok" if ratio <= limit and wall_ratio <= wall_limit else "MISSED"
         print(
             f"{case.label:<46} {statistics.median(case.seconds) * 1000:8.1f} "
             f"{statistics.median(case.cpu_seconds) * 1000:8.1f} {ratio:6.2f}  <= {limit:.2f}x  {verdict}"
-            f"  (wall {wall_ratio:.2f}x)"
+            f"  (wall {wall_ratio:.2f}x <= {wall_limit:.2f}x)"
         )
         if ratio > limit:
             MISSED.append(f"cold start, {case.label}: {ratio:.2f}x the baseline's CPU time, target <= {limit:.2f}x")
+        if wall_ratio > wall_limit:
+            MISSED.append(f"cold start, {case.label}: {wall_ratio:.2f}x the baseline's wall clock, <= {wall_limit:.2f}x")
 
 
 def report_calls(cases: list[Case]) -> None:
