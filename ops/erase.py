@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ops.target import Target, add_target_arguments, resolve
-from shared.accounts import SETTLE_SECONDS, AccountError, Accounts, Deletion
+from shared.accounts import SETTLE_SECONDS, AccountError, Accounts, Deletion, LookupIncomplete
 from shared.repository import ProfileRepository
 
 sleep: Callable[[float], None] = time.sleep  # tests replace it: they never wait
@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - this is the console
         return 2
+    except LookupIncomplete as exc:
+        print(f"error: {exc}; run it again", file=sys.stderr)  # noqa: T201 - this is the console
+        return 1
     except (BotoCoreError, ClientError) as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         print(f"error: erase of {args.sub} failed ({code}); run it again to finish", file=sys.stderr)  # noqa: T201

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ops.target import add_target_arguments, resolve
-from shared.accounts import AccountError, Accounts
+from shared.accounts import AccountError, Accounts, LookupIncomplete
 from shared.repository import ProfileRepository
 
 
@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - this is the console
         return 2
+    except LookupIncomplete as exc:
+        print(f"error: {exc}; run it again", file=sys.stderr)  # noqa: T201 - this is the console
+        return 1
     except (BotoCoreError, ClientError) as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         print(f"error: export of {args.sub} failed ({code})", file=sys.stderr)  # noqa: T201

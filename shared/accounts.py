@@ -27,11 +27,16 @@ from shared.repository import ProfileRepository
 # Longer than anything that can re-create a profile after the user is deleted: a Cognito
 # trigger's invocation (5 s, up to 3 attempts by Cognito) and the API's 10 s timeout.
 SETTLE_SECONDS = 30
+LIST_USERS_PAGES = 10  # ListUsers pages followed before giving up on finding a sub
 MAX_SUB_LENGTH = 128  # AdminGetUser/AdminDeleteUser take user names of 1 to 128 characters
 
 
 class AccountError(Exception):
     """The request names no usable account; the message says why (never a value but the sub)."""
+
+
+class LookupIncomplete(Exception):
+    """ListUsers still had pages after ``LIST_USERS_PAGES``: whether the user exists is unknown; retry."""
 
 
 def valid_sub(value: Any) -> str:
@@ -79,13 +84,14 @@ class Accounts:
         Each of ``names`` (the token's ``username`` claim, the profile's ``username``) is tried
         with AdminGetUser and taken only if that user has this sub: a user name can be held by a
         newer user (a federated user deleted and signed in again, a name freed and taken), who
-        must not be deleted in the old one's place. Then ListUsers filtered on ``sub``. A native
+        must not be deleted in the old one's place. Then the sub itself as a user name, then
+        ListUsers filtered on ``sub``, following its pages (at most ``LIST_USERS_PAGES``). A native
         user's sub also works as a user name, a federated user's does not (AdminDeleteUser's
         Username: "the sub of a local user or the username of a user from a third-party IdP",
         https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_AdminDeleteUser.html).
         """
         valid_sub(sub)
-        for name in dict.fromkeys(name for name in names if name):
+        for name in dict.fromkeys(name for name in (*names, sub) if name):
             try:
                 user: dict[str, Any] = self.cognito.admin_get_user(UserPoolId=self.user_pool_id, Username=name)
             except Exception as exc:
@@ -95,9 +101,18 @@ class Accounts:
             if _attributes(user).get("sub") == sub:
                 return user
         # ListUsers filters on sub with "=" (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_ListUsers.html)
-        found = self.cognito.list_users(UserPoolId=self.user_pool_id, Filter=f'sub = "{sub}"', Limit=1)
-        users = found.get("Users") or []
-        return dict(users[0]) if users else None
+        # A page can be short, even empty, and still not be the last: follow PaginationToken, bounded.
+        request: dict[str, Any] = {"UserPoolId": self.user_pool_id, "Filter": f'sub = "{sub}"'}
+        for _ in range(LIST_USERS_PAGES):
+            found = self.cognito.list_users(**request)
+            for listed in found.get("Users") or []:
+                if _attributes(listed).get("sub") == sub:
+                    return dict(listed)
+            token = found.get("PaginationToken")
+            if not token:
+                return None
+            request["PaginationToken"] = token
+        raise LookupIncomplete(f"ListUsers found no answer for {sub} within {LIST_USERS_PAGES} pages")
 
     def delete(self, sub: str, username: str | None = None) -> Deletion:
         """Delete the account: the Cognito user, then the profile, then schedule the second delete.

@@ -26,7 +26,7 @@ from api.profile.requests import (
     writable_by,
 )
 from shared import aws, settings
-from shared.accounts import AccountError, Accounts
+from shared.accounts import AccountError, Accounts, LookupIncomplete
 from shared.observability import MetricUnit, logger, metrics
 from shared.profile import Profile, UndecodableProfile
 from shared.repository import ProfileRepository, VersionConflict
@@ -90,6 +90,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except UndecodableProfile as exc:
         logger.error("Stored profile cannot be read", extra={"attribute": exc.attribute})
         status, body, headers = 500, ApiError(500, "internal", "the stored profile cannot be read").body(), {}
+    except LookupIncomplete:
+        logger.error("Cognito user lookup incomplete")
+        status, body, headers = 503, ApiError(503, "unavailable", "try again shortly").body(), {"retry-after": "1"}
     except STORE_ERRORS as exc:
         logger.error("Profile store unavailable", extra={"error": type(exc).__name__, "code": aws.error_code(exc)})
         status, body, headers = 503, ApiError(503, "unavailable", "try again shortly").body(), {"retry-after": "1"}

@@ -344,3 +344,61 @@ def test_accounts_without_a_queue_schedule_nothing(pool: dict[str, Any]) -> None
     deletion = accounts.delete(pool["ada"])
     assert deletion.redelete_scheduled is False
     assert (deletion.cognito_user_deleted, deletion.profile_deleted) == (True, True)
+
+
+class PagedCognito:
+    """A user pool whose ListUsers answers short and empty pages before the one holding the user."""
+
+    def __init__(self, pages: list[list[dict[str, Any]]]) -> None:
+        self.pages = pages
+        self.requests: list[dict[str, Any]] = []
+
+    def admin_get_user(self, **request: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "UserNotFoundException"}}, "AdminGetUser")
+
+    def list_users(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        index = int(request.get("PaginationToken", "0"))
+        more = {"PaginationToken": str(index + 1)} if index + 1 < len(self.pages) else {}
+        return {"Users": self.pages[index], **more}
+
+
+def test_find_user_follows_listusers_pages_past_empty_ones(pool: dict[str, Any]) -> None:
+    # Given ListUsers answering two empty pages before the page with the federated user
+    sub = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    user = {"Username": "Google_1", "Attributes": [{"Name": "sub", "Value": sub}]}
+    cognito = PagedCognito([[], [], [user]])
+
+    # When the user is looked up by sub
+    found = Accounts(cognito, "pool", pool["repository"]).find_user(sub)
+
+    # Then the third page's user is found, each page asked with the previous token
+    assert found == user
+    assert [r.get("PaginationToken") for r in cognito.requests] == [None, "1", "2"]
+
+
+def test_find_user_gives_up_after_a_bounded_number_of_pages(pool: dict[str, Any]) -> None:
+    from shared.accounts import LIST_USERS_PAGES, LookupIncomplete
+
+    # Given ListUsers that keeps answering empty pages with a next token
+    cognito = PagedCognito([[] for _ in range(LIST_USERS_PAGES + 5)])
+
+    # When the user is looked up, Then the lookup stops, unresolved, after the bound
+    with pytest.raises(LookupIncomplete):
+        Accounts(cognito, "pool", pool["repository"]).find_user("0f8fad5b-d9cb-469f-a165-70867728950e")
+    assert len(cognito.requests) == LIST_USERS_PAGES
+
+
+def test_a_native_user_is_found_by_their_sub_as_user_name(pool: dict[str, Any], aws_calls: Any) -> None:
+    # Given Ada, native, looked up with no user name
+    aws_calls.clear()
+
+    # When the account is looked up by sub alone
+    found = Accounts(pool["cognito"], pool["pool"], pool["repository"]).find_user(pool["ada"])
+
+    # Then AdminGetUser with the sub answered it
+    assert found is not None
+    assert found["Username"] == "ada"
+    assert aws_calls.of("AdminGetUser")[-1]["Username"] == pool["ada"]
