@@ -33,7 +33,13 @@ def _known_field(name: str) -> str:
     return name
 
 
-FieldName = Annotated[str, AfterValidator(_known_field), Field(json_schema_extra={"enum": list(FIELD_NAMES)})]
+# The models check names strictly (the kit's strict=True); the published schema lists today's names
+# as examples only, since a newer producer may name a field this version does not know.
+FieldName = Annotated[
+    str,
+    AfterValidator(_known_field),
+    Field(json_schema_extra={"examples": list(FIELD_NAMES)}, description="A field of the profile"),
+]
 UserId = Annotated[str, Field(min_length=1, max_length=128, description="The user's Cognito sub")]
 EventId = Annotated[str, Field(min_length=1, max_length=128, description="Stable across redeliveries")]
 
@@ -127,10 +133,24 @@ DETAIL_MODELS: dict[str, type[_Detail]] = {
 }
 
 
+def _open(schema: Any) -> Any:
+    """``schema`` with ``additionalProperties: true`` where the models say false: the models refuse
+    unknown fields, the published contract admits them, because adding a field is not a breaking change."""
+    if isinstance(schema, dict):
+        return {
+            key: True if (key, value) == ("additionalProperties", False) else _open(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_open(value) for value in schema]
+    return schema
+
+
 def json_schemas() -> dict[str, str]:
-    """Each event's JSON Schema, by file name (``ProfileCreated.json``...), as text."""
+    """Each event's published JSON Schema, by file name (``ProfileCreated.json``...), as text:
+    open to the fields and field names a newer producer may add (docs/events.md, "Changing the contract")."""
     return {
-        f"{name}.json": json.dumps(model.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n"
+        f"{name}.json": json.dumps(_open(model.model_json_schema(by_alias=True)), indent=2, sort_keys=True) + "\n"
         for name, model in EVENT_MODELS.items()
     }
 

@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kit_samples import created, deleted, updated
 from pydantic import ValidationError
 
 from profile_sync_consumer.contract import FIELD_NAMES
+from profile_sync_consumer.events import EventError, parse_event
 from profile_sync_consumer.models import EVENT_MODELS, json_schemas, main, write_schemas
 
 KIT = Path(__file__).resolve().parent.parent
@@ -58,3 +60,33 @@ def test_the_kit_imports_with_nothing_but_its_own_folder_and_parsing_never_loads
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("make", [created, updated, deleted])
+def test_published_schema_admits_a_new_detail_field_and_an_unknown_field_name(make: Any) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    # Given an event from a newer producer: a detail field and a changed field this contract lacks
+    event = make(2) if make is deleted else make(2, plan="pro")
+    event["detail"]["origin"] = "api"
+    event["detail"]["changed"] = [*event["detail"]["changed"], "nickname"]
+    if "new" in event["detail"]:
+        event["detail"]["new"]["nickname"] = "Ada"
+    schema = json.loads(json_schemas()[f"{event['detail-type']}.json"])
+
+    # When it is validated against the published schema, Then it passes
+    jsonschema.Draft202012Validator(schema).validate(event)
+    # while the kit's strict check, which guards the repository's own events, still refuses it
+    with pytest.raises(EventError, match="does not follow the contract"):
+        parse_event(event, strict=True)
+    assert parse_event(event).changed[-1] == "nickname"
+
+
+def test_published_schema_still_refuses_a_retyped_field() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    # Given an event whose version is not an integer (a breaking change, not an addition)
+    event = updated(2, plan="pro")
+    event["detail"]["version"] = "2"
+
+    # Then the published schema refuses it
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(json.loads(json_schemas()["ProfileUpdated.json"])).validate(event)
