@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ops.target import add_target_arguments, resolve
 from shared.accounts import AccountError, Accounts, LookupIncomplete
+from shared.profile import UndecodableProfile
 from shared.repository import ProfileRepository
 
 
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - this is the console
         return 2
+    except UndecodableProfile as exc:
+        print(f"error: the profile of {args.sub} cannot be read ({exc.attribute}); erase or repair it", file=sys.stderr)  # noqa: T201
+        return 1
     except LookupIncomplete as exc:
         print(f"error: {exc}; run it again", file=sys.stderr)  # noqa: T201 - this is the console
         return 1

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import aws
-from shared.profile import Profile, iso_utc, utc_now
+from shared.profile import Profile, UndecodableProfile, iso_utc, utc_now
 from shared.repository import ProfileRepository
 
 # Longer than anything that can re-create a profile after the user is deleted: a Cognito
@@ -122,8 +122,7 @@ class Accounts:
         already done stay done.
         """
         valid_sub(sub)
-        profile = self.repo.get(sub) if not username else None
-        user = self.find_user(sub, username, profile.username if profile else None)
+        user = self.find_user(sub, username, None if username else self._stored_username(sub))
         user_deleted = False
         if user is not None:
             try:
@@ -135,6 +134,14 @@ class Accounts:
         profile_deleted = self.repo.delete(sub)
         scheduled = self.schedule_redelete(sub)
         return Deletion(sub, user_deleted, profile_deleted, scheduled)
+
+    def _stored_username(self, sub: str) -> str | None:
+        """The profile's user name, a hint only: an unreadable profile gives none, and must still be deletable."""
+        try:
+            profile = self.repo.get(sub)
+        except UndecodableProfile:
+            return None  # find_user falls back on the sub as a user name, then ListUsers
+        return profile.username if profile else None
 
     def schedule_redelete(self, sub: str) -> bool:
         """Ask the user-deleted function to delete the profile again, ``SETTLE_SECONDS`` from now.
@@ -151,6 +158,7 @@ class Accounts:
 
         The profile (every field and its dates), the Cognito user's attributes, status and
         dates. Nothing secret: AdminGetUser and ListUsers return no password, token or secret.
+        Raises ``UndecodableProfile`` when the stored profile cannot be read: no partial export.
         """
         valid_sub(sub)
         profile = self.repo.get(sub)

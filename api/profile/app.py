@@ -243,7 +243,12 @@ def delete_user(request: Request, config: ApiSettings, repo: ProfileRepository) 
 
 def export_me(request: Request, config: ApiSettings, repo: ProfileRepository) -> Response:
     """The caller's profile, Cognito attributes and dates as one JSON document."""
-    document = _accounts(config, repo).export(request.caller.sub, request.caller.username)
+    try:
+        document = _accounts(config, repo).export(request.caller.sub, request.caller.username)
+    except UndecodableProfile as exc:
+        # Stable code, documented in docs/lifecycle.md: an operator must repair or erase the item.
+        logger.error("Stored profile cannot be exported", extra={"attribute": exc.attribute})
+        raise ApiError(500, "profile_unreadable", "the stored profile cannot be read; ask support") from None
     if document is None:
         raise ApiError(404, "not_found", "this user no longer exists")
     return 200, document, {}

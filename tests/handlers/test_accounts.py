@@ -402,3 +402,35 @@ def test_a_native_user_is_found_by_their_sub_as_user_name(pool: dict[str, Any], 
     assert found is not None
     assert found["Username"] == "ada"
     assert aws_calls.of("AdminGetUser")[-1]["Username"] == pool["ada"]
+
+
+def spoil_profile(pool: dict[str, Any], sub: str, username: str) -> None:
+    """Overwrite the profile with an item this code cannot decode (a version that is not a counter)."""
+    item = {"user_id": {"S": sub}, "username": {"S": username}, "version": {"S": "not-a-number"}}
+    boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=TABLE, Item=item)
+
+
+def test_an_admin_deletes_an_account_whose_profile_cannot_be_decoded(pool: dict[str, Any]) -> None:
+    # Given a federated user whose stored profile no longer decodes
+    sub = add_user(pool["cognito"], pool["pool"], pool["repository"], "Google_77", {"email": "g@example.com"})
+    spoil_profile(pool, sub, "Google_77")
+
+    # When an admin deletes the account by sub
+    response = call("DELETE /users/{sub}", "admin-sub", "admin", groups="[profile-admins]", path={"sub": sub})
+
+    # Then both stores are emptied: the user found without the profile's help
+    assert response["statusCode"] == 200
+    assert response["json"]["profile_deleted"] is True
+    assert not user_exists(pool, "Google_77")
+
+
+def test_export_of_an_undecodable_profile_is_a_documented_500(pool: dict[str, Any]) -> None:
+    # Given Ada's stored profile no longer decodes
+    spoil_profile(pool, pool["ada"], "ada")
+
+    # When she asks for her export
+    response = call("GET /me/export", pool["ada"], "ada")
+
+    # Then the answer is a 500 with the stable code docs/lifecycle.md names, and nothing partial
+    assert response["statusCode"] == 500
+    assert response["json"]["error"] == "profile_unreadable"

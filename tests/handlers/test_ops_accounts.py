@@ -135,3 +135,40 @@ def test_the_reports_defaults_are_the_templates() -> None:
 
     parameters = template()["Parameters"]
     assert {name: str(parameters[name]["Default"]) for name in erase.DEFAULTS} == erase.DEFAULTS
+
+
+def spoil_profile(sub: str) -> None:
+    """Overwrite the profile with an item this code cannot decode (a version that is not a counter)."""
+    item = {"user_id": {"S": sub}, "username": {"S": "ada"}, "version": {"S": "not-a-number"}}
+    boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=TABLE, Item=item)
+
+
+def test_erase_of_an_undecodable_profile_deletes_both_stores(
+    users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given Ada's stored profile no longer decodes
+    monkeypatch.setattr(erase, "sleep", lambda seconds: None)
+    spoil_profile(users["sub"])
+
+    # When the operator erases her by sub alone
+    status = main(["erase", users["sub"], *users["target"]])
+
+    # Then both stores are emptied
+    assert status == 0
+    assert "cognito user: deleted" in capsys.readouterr().out
+    assert users["repository"].delete(users["sub"]) is False
+
+
+def test_export_of_an_undecodable_profile_fails_with_one_line(
+    users: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given Ada's stored profile no longer decodes
+    spoil_profile(users["sub"])
+
+    # When the operator exports her, Then one line says why, the status is 1 and no file is written
+    output = tmp_path / "ada.json"
+    assert main(["export", users["sub"], "--output", str(output), *users["target"]]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "cannot be read" in err
+    assert not output.exists()
