@@ -47,7 +47,7 @@ def apply_message(copies: CopyTable, record: SQSRecord) -> None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     config = settings.load(ConsumerSettings)
-    copies = CopyTable(config.client(), config.table_name, config.write_attempts)
+    copies = CopyTable(config.client(), config.table_name, config.write_attempts, config.tombstone_days)
     return process_partial_response(
         event=event, record_handler=partial(apply_message, copies), processor=processor, context=context
     )

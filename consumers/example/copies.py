@@ -4,10 +4,15 @@ Each item holds the consumer kit's ``ProfileCopy`` whole (values, the per-field 
 the tombstones, the highest version, whether it is deleted) and a ``revision`` that every write
 bumps: a write is conditional on the revision it read, so two invocations applying events of
 the same user at once never lose one another's change (the loser reads again and reapplies).
+
+A deleted profile's item (the tombstone) carries ``expires_at`` (epoch seconds) for DynamoDB's time
+to live: once no event older than the deletion can still arrive, it has done its work.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +22,12 @@ from shared import aws
 from shared.aws import error_code
 from shared.repository import from_dynamodb, to_dynamodb
 from shared.settings import env
+
+# How long a tombstone outlives its write: the event archive's retention (30 days: an older event
+# cannot be replayed), the stream's 24 hours (an event reaches the bus up to a day after its change)
+# and 14 days for a message waiting in the queue or its dead-letter queue before a redrive.
+# Raise it with the stack's EventArchiveRetentionDays.
+TOMBSTONE_DAYS = 30 + 1 + 14
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class ConsumerSettings:
     # Reads and writes again while other invocations keep changing the same user's item;
     # then the message fails and SQS delivers it again after the visibility timeout.
     write_attempts: int = env("WRITE_ATTEMPTS", 3)
+    tombstone_days: int = env("TOMBSTONE_DAYS", TOMBSTONE_DAYS)
 
     def client(self) -> Any:
         return aws.client(
@@ -46,10 +58,19 @@ class CopyTable:
     """Reads and conditional writes of the consumer's copies: one GetItem per event, one PutItem
     when the event changes the copy, none for a duplicate or an event later ones overrule."""
 
-    def __init__(self, client: Any, table_name: str, write_attempts: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        write_attempts: int,
+        tombstone_days: int = TOMBSTONE_DAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.table_name = table_name
         self.write_attempts = write_attempts
+        self.tombstone_seconds = tombstone_days * 86_400
+        self.clock = clock
 
     def get(self, user_id: str) -> tuple[ProfileCopy | None, int]:
         """The user's copy and its revision (0: no item)."""
@@ -83,6 +104,8 @@ class CopyTable:
                 "profile": dict(updated.values),
                 "field_versions": dict(updated.field_versions),
             }
+            if updated.deleted:  # a live profile's item never expires (the put drops an old expires_at)
+                item["expires_at"] = int(self.clock()) + self.tombstone_seconds
             condition: dict[str, Any] = (
                 {"ConditionExpression": "attribute_not_exists(user_id)"}
                 if revision == 0

@@ -13,8 +13,17 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import ClientError
 
 from consumers.example.app import handler
-from consumers.example.copies import CopyConflict, CopyTable
-from local.support import EVENTS, LambdaContext, MotoStack, create_table_kwargs, handler_for, moto_stack, resource
+from consumers.example.copies import TOMBSTONE_DAYS, CopyConflict, CopyTable
+from local.support import (
+    EVENTS,
+    LambdaContext,
+    MotoStack,
+    create_table_kwargs,
+    handler_for,
+    moto_stack,
+    resource,
+    template,
+)
 from profile_sync_consumer.events import parse_event
 from stream_handlers.publish_events.app import handler as publish
 from tests.streams import live_through_cycles, table_profiles
@@ -207,6 +216,46 @@ def test_a_copy_that_keeps_changing_fails_after_the_bounded_attempts_naming_the_
     assert conflicting.calls == ["GetItem", "PutItem"] * 3
     assert USER in str(failed.value)
     assert SECRET not in str(failed.value)
+
+
+NOW = 1_795_856_400
+
+
+def stored(stack: MotoStack) -> dict[str, Any]:
+    item: dict[str, Any] = stack.dynamodb.get_item(TableName=COPIES, Key={"user_id": {"S": USER}})["Item"]
+    return item
+
+
+def test_a_tombstone_expires_after_the_replay_window_and_a_recreated_profile_never_does(stack: MotoStack) -> None:
+    clocked = CopyTable(stack.dynamodb, COPIES, write_attempts=3, clock=lambda: NOW)
+    # Given a live profile: no expiry
+    clocked.apply(parse_event(CREATED))
+    assert "expires_at" not in stored(stack)
+
+    # When it is deleted, Then its tombstone expires 30 + 1 + 14 days later (archive, stream, queues)
+    clocked.apply(parse_event(event("ProfileDeleted", 12, changed=["plan", "email"])))
+    assert stored(stack)["expires_at"] == {"N": str(NOW + 45 * 86_400)}
+
+    # When the user's profile is created again, Then the item loses its expiry
+    clocked.apply(parse_event(event("ProfileCreated", 20, event_id="e20b", changed=["plan"], new={"plan": "free"})))
+    assert "expires_at" not in stored(stack)
+
+
+def test_a_tombstone_outlives_the_archive_the_stream_and_the_dead_letter_queue_defaults() -> None:
+    # An event older than the deletion can arrive until the archive stops replaying it, a day of
+    # stream later, after waiting in the consumer's queues at most their retention
+    parameters = template()["Parameters"]
+    archive_days = parameters["EventArchiveRetentionDays"]["Default"]
+    queue_days = parameters["DeadLetterRetentionSeconds"]["Default"] / 86_400
+    assert resource("ExampleConsumerDeadLetterQueue")["Properties"]["MessageRetentionPeriod"] == {
+        "Ref": "DeadLetterRetentionSeconds"
+    }
+    assert archive_days + 1 + queue_days <= TOMBSTONE_DAYS
+
+
+def test_the_copies_table_expires_items_on_the_attribute_the_consumer_writes() -> None:
+    ttl = resource("ExampleConsumerTable")["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_the_queue_gives_the_function_six_times_its_timeout_and_reports_failures_per_message() -> None:
