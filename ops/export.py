@@ -9,9 +9,11 @@ unless ``--output -`` asks for it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ops.target import add_target_arguments, resolve
@@ -59,12 +61,27 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
+        write_private(Path(args.output), text)
     except OSError as exc:
         print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)  # noqa: T201
         return 1
     found = [name for name in ("profile", "cognito") if document[name] is not None]
     print(f"exported {args.sub} ({' and '.join(found)}) to {Path(args.output)}")  # noqa: T201
     return 0
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only, even when ``path`` exists with a wider mode.
+
+    ``os.open``'s mode applies only to a file it creates, so the document goes to a new temporary
+    file beside ``path`` (created 0o600) that then replaces it.
+    """
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -172,3 +172,19 @@ def test_export_of_an_undecodable_profile_fails_with_one_line(
     assert err.count("\n") == 1
     assert "cannot be read" in err
     assert not output.exists()
+
+
+def test_export_over_an_existing_world_readable_file_leaves_it_private(users: dict[str, Any], tmp_path: Path) -> None:
+    # Given an earlier file at the output path, readable by everyone
+    output = tmp_path / "ada.json"
+    output.write_text("old\n")
+    output.chmod(0o644)
+
+    # When the operator exports Ada over it
+    status = main(["export", users["sub"], "--output", str(output), *users["target"]])
+
+    # Then the file holds the export and is readable by its owner only, with no temporary left
+    assert status == 0
+    assert json.loads(output.read_text())["user_id"] == users["sub"]
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["ada.json"]
