@@ -24,8 +24,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lifecycle.pacing import TokenBucket, most_in_window
 from ops.backfill import DEFAULT_RATE, Backfill, Interrupted, Tally
-from ops.pacing import TokenBucket, most_in_window
 from shared.profile import Profile, profile_from_cognito
 from shared.repository import VersionConflict
 

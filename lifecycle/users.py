@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ops.pacing import TokenBucket
+from lifecycle.pacing import TokenBucket
 from shared.profile import Profile, Rejected, profile_from_cognito
 
 PAGE_SIZE = 60  # ListUsers' largest Limit; a page may hold fewer users and still not be the last

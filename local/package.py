@@ -33,7 +33,6 @@ PROJECT_PACKAGES = (
     "consumers",
     "profile_sync_consumer",
     "lifecycle",
-    "ops",
 )
 # A dependency's second-level packages are kept only when the handler loads from them.
 SPLIT_PACKAGES = ("aws_lambda_powertools", "aws_lambda_powertools/utilities")

@@ -30,11 +30,11 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lifecycle.pacing import TokenBucket
+from lifecycle.users import CognitoUser, page
 from ops import checkpoint
-from ops.pacing import TokenBucket
 from ops.progress import Progress
 from ops.target import add_target_arguments, resolve
-from ops.users import CognitoUser, page
 from shared.aws import error_code
 from shared.profile import Profile, Rejected, UndecodableProfile, idp_changes
 from shared.repository import ProfileRepository, VersionConflict

@@ -118,8 +118,8 @@ class CodeFacts:
 
     @classmethod
     def read(cls) -> CodeFacts:
+        from lifecycle.users import PAGE_SIZE
         from local.support import function_spec, stream_mapping, template
-        from ops.users import PAGE_SIZE
         from shared.triggers import TriggerSettings
         from stream_handlers.publish_events.publisher import MAX_ENTRIES_PER_CALL
         from stream_handlers.sync_cognito.sync import SyncSettings
@@ -343,7 +343,7 @@ def render(a: Assumptions | None = None, code: CodeFacts | None = None, scales: 
         ["stream batch", f"{code.batch_size}, {code.window_seconds:g} s",
          "BatchSize and batching window (template.yaml); records per batch assume one shard"],
         ["PutEvents entries", str(code.put_events_entries), "per call (stream_handlers/publish_events/publisher.py)"],
-        ["ListUsers page", str(code.list_page), "users per call (ops/users.py)"],
+        ["ListUsers page", str(code.list_page), "users per call (lifecycle/users.py)"],
     ]  # fmt: skip
     out += [*_table(["assumption", "value", "meaning"], rows), ""]
 

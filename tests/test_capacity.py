@@ -59,8 +59,8 @@ def test_code_facts_come_from_template_and_code() -> None:
     facts = CodeFacts.read()
 
     # Then they are the template's and the modules' values (not restated in the script)
+    from lifecycle.users import PAGE_SIZE
     from local.support import function_spec, stream_mapping
-    from ops.users import PAGE_SIZE
     from stream_handlers.publish_events.publisher import MAX_ENTRIES_PER_CALL
 
     assert facts.memory_gb * 1024 == function_spec("PreTokenGenerationFunction").memory_mb

@@ -31,8 +31,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.pacing import TokenBucket
-from ops.users import PAGE_SIZE, CognitoUser, pages
+from lifecycle.pacing import TokenBucket
+from lifecycle.users import PAGE_SIZE, CognitoUser, pages
 from shared import aws
 from shared.profile import KEY, Profile, UndecodableProfile, idp_changes, iso_utc
 from shared.repository import ProfileRepository, VersionConflict, from_dynamodb

@@ -79,11 +79,22 @@ def test_each_artifact_holds_its_own_code_and_nothing_of_the_repository_else(log
         if path.relative_to(folder).parts[0] in PROJECT_PACKAGES
     }
 
-    # Then they are exactly the handler's module and what it imports, with no tooling, tests,
-    # docs, events or pydantic beside them
+    # Then they are exactly the handler's module and what it imports, with no tooling (the
+    # operator's ops/ included), tests, docs, events or pydantic beside them
     assert shipped == {path.relative_to(ROOT) for path in project_files(module)}
     top = {path.name for path in folder.iterdir()}
-    assert not top & {"tests", "local", "bench", "docs", "events", "scripts", "Makefile", "pydantic", "template.yaml"}
+    assert not top & {
+        "ops",
+        "tests",
+        "local",
+        "bench",
+        "docs",
+        "events",
+        "scripts",
+        "Makefile",
+        "pydantic",
+        "template.yaml",
+    }
 
 
 @pytest.mark.parametrize("logical_id", sorted(resources_of_type("AWS::Serverless::Function")))

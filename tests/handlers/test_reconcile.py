@@ -18,8 +18,8 @@ from botocore.config import Config
 
 from lifecycle.reconcile.app import handler
 from lifecycle.reconcile.drift import Kind, Outcome, Pacing, Reconciler, Report
+from lifecycle.users import CognitoUser
 from local.support import LambdaContext, MotoStack, moto_stack
-from ops.users import CognitoUser
 from shared.profile import Profile
 from tests.streams import FakeClock
 

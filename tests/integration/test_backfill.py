@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from bench.backfill import attributes_of, mixed_users
+from lifecycle.pacing import TokenBucket
 from local.stack import Stack
 from ops.backfill import Backfill, Interrupted
-from ops.pacing import TokenBucket
 from shared.profile import Profile, profile_from_cognito
 from shared.repository import ProfileRepository
 

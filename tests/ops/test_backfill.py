@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from bench.backfill import attributes_of, mixed_users
+from lifecycle.pacing import TokenBucket, most_in_window
 from local.support import MotoStack
 from ops.__main__ import main
 from ops.backfill import Backfill, Interrupted, Outcome, Tally
-from ops.pacing import TokenBucket, most_in_window
 from shared.profile import Profile, profile_from_cognito
 from shared.repository import ProfileRepository
 from tests.ops.pool import add_users, edit_profile, with_attributes

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ops.pacing import TokenBucket, most_in_window
+from lifecycle.pacing import TokenBucket, most_in_window
 from tests.streams import FakeClock
 
 
