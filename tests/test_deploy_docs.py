@@ -99,6 +99,17 @@ def test_committed_parameter_overrides_name_only_template_parameters() -> None:
     assert not [name for name in overrides if parameters()[name].get("NoEcho")], "a secret is committed"
 
 
+def test_deploy_doc_lists_exactly_the_committed_overrides_a_plain_deploy_resets() -> None:
+    # Given the committed overrides, which every plain `make deploy` sends again
+    overrides = sam_deploy_settings()["parameter_overrides"]
+
+    # Then docs/deploy.md's warning names each one with its committed value, and no other
+    text = DEPLOY_DOC.read_text()
+    warning = text.split("**A one-off value of a committed parameter lasts one deploy.**", 1)[1].split("\n\n", 1)[0]
+    listed = dict(re.findall(r'`(\w+)="([^"]*)"`', warning))
+    assert listed == overrides
+
+
 def test_committed_parameter_overrides_are_values_cloudformation_accepts() -> None:
     overrides = sam_deploy_settings()["parameter_overrides"]
 
