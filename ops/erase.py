@@ -66,7 +66,16 @@ def run(args: argparse.Namespace) -> int:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         print(f"error: erase of {args.sub} failed ({code}); run it again to finish", file=sys.stderr)  # noqa: T201
         return 1
-    print(report(deletion, recreated, holders(parameters_of(target, args))))  # noqa: T201 - this is the console
+    source = f"stack {args.stack}" if getattr(args, "stack", None) else "template defaults (no --stack)"
+    try:
+        parameters = parameters_of(target, args)
+    except (BotoCoreError, ClientError) as exc:
+        # The erase is done: say the report's figures are not the stack's, and still report.
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        warning = f"warning: parameters of stack {args.stack} not read ({code}); showing template defaults"
+        print(warning, file=sys.stderr)  # noqa: T201 - this is the console
+        parameters, source = dict(DEFAULTS), f"template defaults (stack {args.stack} not read)"
+    print(report(deletion, recreated, holders(parameters), source))  # noqa: T201 - this is the console
     return 0
 
 
@@ -125,14 +134,17 @@ def holders(parameters: Mapping[str, str]) -> list[Holder]:
     ]  # fmt: skip
 
 
-def report(deletion: Deletion, recreated: bool, kept: list[Holder]) -> str:
-    """The erase's report: what was deleted, then what still holds data and for how long."""
+def report(deletion: Deletion, recreated: bool, kept: list[Holder], source: str = "") -> str:
+    """The erase's report: what was deleted, then what still holds data and for how long.
+
+    ``source`` says where the retention figures come from (the stack, or the template's defaults).
+    """
     lines = [
         f"erased {deletion.sub}",
         f"  cognito user: {'deleted' if deletion.cognito_user_deleted else 'already gone'}",
         f"  profile: {'deleted' if deletion.profile_deleted else 'already gone'}",
         f"  second delete: {'removed a profile re-created meanwhile' if recreated else 'nothing to remove'}",
-        "still holding data of this user:",
+        f"still holding data of this user{f' (retentions: {source})' if source else ''}:",
         *(f"  {holder.place}: {holder.holds}; kept {holder.retention}" for holder in kept),
     ]
     return "\n".join(lines)

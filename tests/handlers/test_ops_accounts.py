@@ -188,3 +188,25 @@ def test_export_over_an_existing_world_readable_file_leaves_it_private(users: di
     assert json.loads(output.read_text())["user_id"] == users["sub"]
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["ada.json"]
+
+
+def test_erase_whose_stack_parameters_cannot_be_read_still_reports_with_defaults_marked(
+    users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops.target import Target
+
+    # Given a --stack whose DescribeStacks fails once the erase is done (the stack is gone)
+    monkeypatch.setattr(erase, "sleep", lambda seconds: None)
+    monkeypatch.setattr(erase, "resolve", lambda args: Target(users["pool"], TABLE, "us-east-1"))
+
+    # When the operator erases Ada
+    status = main(["erase", users["sub"], "--stack", "gone"])
+
+    # Then the erase is reported done, its figures marked as the template's defaults, with one warning line
+    captured = capsys.readouterr()
+    assert status == 0
+    assert "cognito user: deleted" in captured.out
+    assert "(retentions: template defaults (stack gone not read))" in captured.out
+    assert "kept 35 days (PointInTimeRecoveryDays)" in captured.out
+    assert captured.err.count("\n") == 1
+    assert "not read" in captured.err
