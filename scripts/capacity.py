@@ -306,6 +306,57 @@ def list_users_hours(users: int, code: CodeFacts, rate: float = QUOTA_USER_LIST)
     return math.ceil(users / code.list_page) / rate / 3600
 
 
+def prose_figures(a: Assumptions | None = None, code: CodeFacts | None = None) -> list[str]:
+    """The phrases the hand-written part of docs/capacity.md states, rendered from this model
+    (rounded as the prose rounds them): tests/test_capacity.py finds each in the document."""
+    a = a or Assumptions()
+    code = code or CodeFacts.read()
+    months = [month(users, a, code) for users in SCALES]
+    per_scale = [costs(m, a) for m in months]
+    own = [sum(v for k, v in c.items() if not k.startswith("Cognito")) for c in per_scale]
+    cognito_share = min(1 - mine / sum(c.values()) for mine, c in zip(own, per_scale, strict=True))
+    per_million = {5 * round(mine / (m.users / 1e6) / 5) for mine, m in zip(own, months, strict=True)}
+    sync, _, authentication = quotas(a, code)
+    largest = months[-1]
+    peak_rate = (largest.sign_ins + largest.refreshes) / SECONDS_PER_MONTH * a.peak_to_average
+    return [
+        # What the numbers say
+        f"over {math.floor(cognito_share * 100)}% of the total",
+        *[f"about ${dollars_a_month} a month per million users" for dollars_a_month in sorted(per_million)],
+        f"({code.trigger_call_budget:g} s in the worst case",
+        f"about {round(peak_rate * a.trigger_ms / 1000, -1):.0f} concurrent executions at the "
+        f"{largest.users // 1_000_000}-million peak",
+        f"Lambda's default of {LAMBDA_CONCURRENCY:,} per Region",
+        # Where the quotas bind
+        f"**UserUpdate, {QUOTA_USER_UPDATE} req/s",
+        f"({code.rate_share:g}, so {code.rate_share * code.update_quota:g} req/s)",
+        f"near {round(sync.binds_at_users / 1e7) * 10} million users",
+        f"**UserList, {QUOTA_USER_LIST} req/s",
+        f"({code.list_page} users a page",
+        f"over {largest.users // 1_000_000} million users takes "
+        f"{list_users_hours(largest.users, code):.0f} hours at the whole quota",
+        f"**UserAuthentication, {QUOTA_USER_AUTHENTICATION} req/s",
+        f"binds at about {authentication.binds_at_users / 1e6:.1f} million users",
+        # How the figures are made
+        f"({code.memory_gb * 1024:g} MB, the stream mappings' `BatchSize` {code.batch_size} and "
+        f"{code.window_seconds:g} s window",
+        f"sends {code.put_events_entries} entries per `PutEvents` call",
+        f"arm64 ${LAMBDA_ARM_PER_GB_SECOND:.10f} per GB-s, ${LAMBDA_PER_REQUEST * 1e6:.2f} per million requests",
+        f"${DYNAMODB_PER_WRITE_REQUEST_UNIT * 1e6:.3f} per million write units, "
+        f"${DYNAMODB_PER_READ_REQUEST_UNIT * 1e6:.3f} per million read units",
+        f"${EVENTBRIDGE_PER_EVENT * 1e6:.2f} per million custom events",
+        f"archive ${EVENTBRIDGE_ARCHIVE_PER_GB:.2f} per GB processed and "
+        f"${EVENTBRIDGE_ARCHIVE_PER_GB_MONTH} per GB-month",
+        f"(${HTTP_API_PER_REQUEST * 1e6:.2f} per million)",
+        f"(${CLOUDWATCH_LOGS_PER_GB:.2f} per GB ingested)",
+        f"Essentials {COGNITO_ESSENTIALS[0][0]:,} free then ${COGNITO_ESSENTIALS[1][1]}",
+        f"Plus ${COGNITO_PLUS[0][1]:.3f} with no free tier",
+        f"from ${COGNITO_LITE[1][1]} down to ${COGNITO_LITE[-1][1]}",
+        f"${COGNITO_PER_EXTRA_RPS_MONTH:.0f} per request-per-second-month",
+        f"storage price (${DYNAMODB_PER_GB_MONTH} per GB-month)",
+    ]
+
+
 # --- Rendering ---------------------------------------------------------------------------------
 def count(value: float) -> str:
     """1 234 -> "1.2 k"; millions "M", billions "B"; small values with one decimal."""

@@ -54,6 +54,30 @@ def test_docs_capacity_holds_exactly_the_scripts_tables() -> None:
     assert capacity.document_block(text) == capacity.render(), "run: python -m scripts.capacity --write"
 
 
+def prose(text: str) -> str:
+    """The hand-written part of the document (outside the generated block), whitespace collapsed."""
+    start, end = text.find(capacity.BEGIN), text.find(capacity.END)
+    return re.sub(r"\s+", " ", text[:start] + text[end:])
+
+
+def test_the_prose_states_the_figures_the_model_computes() -> None:
+    # Given the figures the prose of docs/capacity.md quotes, rendered from the model now
+    written = prose(capacity.DOC.read_text())
+
+    # Then each one is in the prose as the model renders it (edit the prose when the model moves)
+    stale = [figure for figure in capacity.prose_figures() if figure not in written]
+    assert not stale, f"docs/capacity.md states other figures than scripts/capacity.py computes: {stale}"
+
+
+def test_a_changed_assumption_changes_the_figures_the_prose_must_state() -> None:
+    # Given twice as many refreshes (sign-in traffic drives the bill and the trigger's concurrency)
+    busier = dataclasses.replace(Assumptions(), refreshes=80.0)
+
+    # Then some figure the prose states today no longer matches
+    written = prose(capacity.DOC.read_text())
+    assert [figure for figure in capacity.prose_figures(busier) if figure not in written]
+
+
 def test_code_facts_come_from_template_and_code() -> None:
     # When the facts are read
     facts = CodeFacts.read()
