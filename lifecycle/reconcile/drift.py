@@ -2,7 +2,8 @@
 
 Kinds of drift (docs/reconcile.md):
 
-- ``missing_profile``: a user without a profile. Repair: the profile a trigger would create
+- ``missing_profile``: a user without a profile. Repair: the user is confirmed with AdminGetUser
+  (a stale listing may still show a deleted user), then the profile a trigger would create
   (``CognitoUser.profile()``, ``ProfileRepository.create_if_absent``).
 - ``orphan_profile``: a profile without a user. Repair: delete it, at most ``max_deletes``
   a run, each first confirmed with AdminGetUser.
@@ -326,7 +327,18 @@ class Reconciler:
         if not self._repair:
             self._add(Kind.MISSING_PROFILE, user.sub, Outcome.FOUND)
             return
-        profile, rejected = user.profile()
+        # ListUsers is eventually consistent: a user deleted moments ago may still be listed,
+        # after the deletion's delayed second delete has run, so the user is confirmed first
+        # and the profile made from what AdminGetUser returns.
+        try:
+            fresh = self._get_user(user.username)
+        except (BotoCoreError, ClientError) as exc:
+            self._add(Kind.MISSING_PROFILE, user.sub, Outcome.FAILED, reason=_code(exc))
+            return
+        if fresh is None or fresh.sub != user.sub:
+            self._add(Kind.MISSING_PROFILE, user.sub, Outcome.SKIPPED, reason="user gone")
+            return
+        profile, rejected = fresh.profile()
         names = tuple(problem.field for problem in rejected)
         try:
             _, created = self._repository.create_if_absent(profile)

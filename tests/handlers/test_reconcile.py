@@ -127,10 +127,12 @@ def test_a_user_without_profile_is_reported_then_created_as_the_trigger_would(st
     assert report.subs[Kind.MISSING_PROFILE][Outcome.FOUND] == [user.sub]
     assert stack.calls.counts == {"ListUsers": 1, "BatchGetItem": 1, "Scan": 1}
     assert stack.repository.get(user.sub) is None
-    # When a repairing run looks, Then the profile is the one the trigger makes, with one conditional put
+    # When a repairing run looks, Then the user is confirmed with AdminGetUser and the profile is
+    # the one the trigger makes, with one conditional put
     report = reconciler(stack, repair=True).run()
     assert only(report, Kind.MISSING_PROFILE) == {"repaired": 1}
-    assert stack.calls.counts == {"ListUsers": 1, "BatchGetItem": 1, "PutItem": 1, "Scan": 1}
+    assert stack.calls.counts == {"ListUsers": 1, "BatchGetItem": 1, "AdminGetUser": 1, "PutItem": 1, "Scan": 1}
+    assert stack.calls.of("AdminGetUser")[0]["Username"] == "ada"
     stored = stack.repository.get(user.sub)
     assert stored is not None
     assert dict(stored.fields) == dict(user.profile()[0].fields)
@@ -263,6 +265,25 @@ def test_idp_fields_take_cognitos_values_with_a_version_conditional_update(stack
         made.version + 1,
     )
     assert reconciler(stack, repair=True).run().drift == 0
+
+
+def test_a_user_still_listed_after_deletion_gets_no_profile_back(stack: MotoStack) -> None:
+    # Given a user without profile whom ListUsers still lists (eventually consistent) though
+    # the account deletion removed it: AdminGetUser no longer finds it
+    user = given_user(stack, "gone", email=EMAIL)
+
+    def deleted(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        error = {"Error": {"Code": "UserNotFoundException", "Message": "User does not exist."}}
+        return AWSResponse("https://cognito-idp.us-east-1.amazonaws.com/", 400, {}, None), error
+
+    stack.session.events.register("before-call.cognito-identity-provider.AdminGetUser", deleted)
+    # When a repairing run looks
+    report = reconciler(stack, repair=True).run()
+    # Then the finding is skipped with its reason, and nothing is written (no profile, no ProfileCreated)
+    assert only(report, Kind.MISSING_PROFILE) == {"skipped": 1}
+    assert report.reasons[Kind.MISSING_PROFILE] == {"user gone": 1}
+    assert stack.calls.counts == {"ListUsers": 1, "BatchGetItem": 1, "AdminGetUser": 1, "Scan": 1}
+    assert stack.repository.get(user.sub) is None
 
 
 def test_a_user_who_signs_up_between_the_listing_and_the_scan_keeps_the_profile(stack: MotoStack) -> None:
