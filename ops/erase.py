@@ -126,7 +126,10 @@ def holders(parameters: Mapping[str, str]) -> list[Holder]:
                f"{parameters['EventArchiveRetentionDays']} days (EventArchiveRetentionDays)"),
         Holder("consumer dead-letter queues", event_data,
                f"{_days(parameters['DeadLetterRetentionSeconds'])} (DeadLetterRetentionSeconds)"),
-        Holder("account deletion queues", "the sub", f"{_days(parameters['DeadLetterRetentionSeconds'])} at most"),
+        Holder("account deletion queues",
+               "the sub; its dead-letter queue may hold the whole CloudTrail deletion event"
+               " (caller, IP address, user agent)",
+               f"{_days(parameters['DeadLetterRetentionSeconds'])} at most (DeadLetterRetentionSeconds)"),
         Holder("function logs", "subs, field names and counts, no values",
                f"{parameters['LogRetentionDays']} days (LogRetentionDays)"),
         Holder("CloudTrail", "the sub of the AdminDeleteUser call", "the trail's own retention (90 days of history)"),

@@ -4,7 +4,10 @@ Messages come from two places, both through the queue's delivery delay (docs/lif
 the CloudTrail rule, for users deleted outside the API (console, AdminDeleteUser, a user's own
 DeleteUser), and the API and ``ops erase``, which ask for a second delete after their own.
 Either way the body is ``{"sub": ...}``: the rule's input transformer keeps nothing else of
-the CloudTrail event (no IP address, user agent or caller).
+the CloudTrail event (no IP address, user agent or caller). One exception: an event the rule
+could not deliver lands in the dead-letter queue as EventBridge holds it, which may be the whole
+CloudTrail event rather than the transformed input (docs/lifecycle.md); redriven, it comes back
+here, and its sub is read from ``detail.additionalEventData.sub``.
 """
 
 from __future__ import annotations
@@ -58,9 +61,26 @@ def sub_of(body: str | None) -> str:
         message = json.loads(body or "")
     except ValueError:
         raise AccountError("message body is not JSON") from None
+    if isinstance(message, Mapping) and isinstance(message.get("detail"), Mapping):
+        return _sub_of_cloudtrail(message["detail"])
     if not isinstance(message, Mapping) or "sub" not in message:
         raise AccountError("message names no sub")
     return valid_sub(message["sub"])
+
+
+DELETIONS = frozenset({"AdminDeleteUser", "DeleteUser"})  # the calls UserDeletedRule matches
+
+
+def _sub_of_cloudtrail(detail: Mapping[str, Any]) -> str:
+    """The deleted user's sub from a CloudTrail event (a redriven dead letter), held to the rule's own pattern."""
+    if detail.get("eventSource") != "cognito-idp.amazonaws.com" or detail.get("eventName") not in DELETIONS:
+        raise AccountError("CloudTrail event is not a Cognito user deletion")
+    if detail.get("errorCode"):
+        raise AccountError("CloudTrail event records a failed call: nobody was deleted")
+    extra = detail.get("additionalEventData")
+    if not isinstance(extra, Mapping) or "sub" not in extra:
+        raise AccountError("CloudTrail event names no sub")
+    return valid_sub(extra["sub"])
 
 
 def delete_profiles(repo: ProfileRepository, records: Iterable[Mapping[str, Any]]) -> Outcome:

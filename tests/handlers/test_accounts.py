@@ -434,3 +434,44 @@ def test_export_of_an_undecodable_profile_is_a_documented_500(pool: dict[str, An
     # Then the answer is a 500 with the stable code docs/lifecycle.md names, and nothing partial
     assert response["statusCode"] == 500
     assert response["json"]["error"] == "profile_unreadable"
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in CLOUDTRAIL.glob("*.json")))
+def test_a_redriven_dead_letter_holding_the_whole_cloudtrail_event_deletes_the_profile(
+    pool: dict[str, Any], sample: str
+) -> None:
+    # Given a dead letter as EventBridge may park it: the original CloudTrail event, not the transformed input
+    event = json.loads((CLOUDTRAIL / sample).read_text())
+    event["detail"]["additionalEventData"]["sub"] = pool["ada"]
+
+    # When it is moved back to the account deletion queue and delivered
+    result = user_deleted_handler(
+        {"Records": [{"messageId": "m1", "body": json.dumps(event)}]}, LambdaContext.of("UserDeletedFunction")
+    )
+
+    # Then the sub the event names has no profile left
+    assert result == {"batchItemFailures": []}
+    assert pool["repository"].get(pool["ada"]) is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(errorCode="UserNotFoundException"),
+        lambda d: d.update(eventName="AdminDisableUser"),
+        lambda d: d.pop("additionalEventData"),
+    ],
+    ids=["failed-call", "other-call", "no-sub"],
+)
+def test_a_redriven_cloudtrail_event_the_rule_would_not_match_is_refused(pool: dict[str, Any], change: Any) -> None:
+    # Given a CloudTrail event that records no deletion of Ada
+    event = json.loads((CLOUDTRAIL / "admin_delete_user.json").read_text())
+    event["detail"]["additionalEventData"]["sub"] = pool["ada"]
+    change(event["detail"])
+
+    # When it is delivered, Then it fails (SQS keeps it) and Ada's profile stays
+    result = user_deleted_handler(
+        {"Records": [{"messageId": "m1", "body": json.dumps(event)}]}, LambdaContext.of("UserDeletedFunction")
+    )
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert pool["repository"].get(pool["ada"]) is not None

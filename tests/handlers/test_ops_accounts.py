@@ -210,3 +210,13 @@ def test_erase_whose_stack_parameters_cannot_be_read_still_reports_with_defaults
     assert "kept 35 days (PointInTimeRecoveryDays)" in captured.out
     assert captured.err.count("\n") == 1
     assert "not read" in captured.err
+
+
+def test_the_report_says_the_account_deletion_dead_letter_queue_can_hold_the_cloudtrail_event() -> None:
+    # When the holders are listed for the template's defaults
+    kept = {holder.place: holder for holder in erase.holders(erase.DEFAULTS)}
+
+    # Then the account deletion queues name the CloudTrail event's PII and its bound
+    holder = kept["account deletion queues"]
+    assert "CloudTrail deletion event (caller, IP address, user agent)" in holder.holds
+    assert holder.retention == "14 days at most (DeadLetterRetentionSeconds)"
