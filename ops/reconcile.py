@@ -3,13 +3,14 @@
 The comparison and the repairs are ``lifecycle.reconcile.drift``'s, the scheduled function's
 too (docs/reconcile.md). Prints a table (or the JSON document with ``--json``); exit status 0
 when nothing is left to fix, 3 when drift was found and left (report only, capped or skipped),
-1 when a call or a repair failed or a pass could not finish.
+1 when a call or a repair failed, a pass could not finish or the JSON report could not be written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from lifecycle.reconcile.drift import Pacing, Reconciler
@@ -76,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.table())  # noqa: T201 - this is the console
         if args.json:
-            Path(args.json).write_text(document + "\n")
+            try:
+                Path(args.json).write_text(document + "\n")
+            except OSError as exc:  # the repairs are made and the table printed: say so, fail the run
+                message = f"error: cannot write the JSON report to {args.json}: {exc.strerror or exc}"
+                print(message, file=sys.stderr)  # noqa: T201 - this is the console
+                return 1
     if report.failed:
         return 1
     return LEFT_DRIFT if report.unresolved else 0

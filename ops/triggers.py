@@ -260,13 +260,20 @@ def function_arns(args: argparse.Namespace, target: Target) -> Functions:
     return Functions(post, pre)
 
 
+class Unreachable(Exception):
+    """Cognito did not answer (endpoint, connection or timeout); the message says which."""
+
+
 def describe(cognito: Any, pool_id: str) -> dict[str, Any]:
-    from botocore.exceptions import ClientError
+    """The pool, as DescribeUserPool returns it: TargetError if Cognito refuses, Unreachable if it is silent."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         pool: dict[str, Any] = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
     except ClientError as exc:
         raise TargetError(f"cannot read user pool {pool_id}: {exc.response['Error'].get('Code')}") from None
+    except BotoCoreError as exc:
+        raise Unreachable(f"cannot read user pool {pool_id}: {type(exc).__name__}: {exc}") from None
     return pool
 
 
@@ -313,13 +320,23 @@ def apply(cognito: Any, plan: Plan, *, dry_run: bool, say: Callable[[str], None]
 def attach(cognito: Any, pool_id: str, functions: Functions, *, dry_run: bool = False, force: bool = False,
            say: Callable[[str], None] = print) -> int:  # fmt: skip
     """Attach the two triggers to ``pool_id`` and add the field map's missing custom attributes."""
-    return apply(cognito, plan_attach(describe(cognito, pool_id), functions, force=force), dry_run=dry_run, say=say)
+    try:
+        pool = describe(cognito, pool_id)
+    except Unreachable as exc:
+        say(f"error: {exc}")
+        return 1
+    return apply(cognito, plan_attach(pool, functions, force=force), dry_run=dry_run, say=say)
 
 
 def detach(cognito: Any, pool_id: str, functions: Functions, *, dry_run: bool = False,
            say: Callable[[str], None] = print) -> int:  # fmt: skip
     """Remove the two triggers from ``pool_id`` where they are ours; custom attributes stay (they cannot be removed)."""
-    return apply(cognito, plan_detach(describe(cognito, pool_id), functions), dry_run=dry_run, say=say)
+    try:
+        pool = describe(cognito, pool_id)
+    except Unreachable as exc:
+        say(f"error: {exc}")
+        return 1
+    return apply(cognito, plan_detach(pool, functions), dry_run=dry_run, say=say)
 
 
 def run_attach(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -418,6 +419,22 @@ def test_ops_reconcile_repair_writes_json_and_exits_0_once_nothing_is_left(
     assert document["kinds"]["missing_profile"]["repaired"] == 1
     assert document["kinds"]["missing_profile"]["subs"] == {"repaired": [user.sub]}
     assert document["complete"] is True
+    assert stack.repository.get(user.sub) is not None
+
+
+def test_ops_reconcile_with_an_unwritable_json_path_says_so_in_one_line_and_exits_1(
+    stack: MotoStack, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a user without profile, and a --json path in a folder that does not exist
+    user = given_user(stack, "ada", email=EMAIL)
+    path = tmp_path / "missing" / "report.json"
+    # When the operator repairs
+    status = ops(stack, "--repair", "--json", str(path))
+    # Then the repair is made and the table printed, and the failed write is one line and exit 1
+    printed = capsys.readouterr()
+    assert status == 1
+    assert user.sub in printed.out
+    assert printed.err == f"error: cannot write the JSON report to {path}: No such file or directory\n"
     assert stack.repository.get(user.sub) is not None
 
 

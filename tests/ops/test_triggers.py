@@ -327,3 +327,22 @@ def test_bad_arguments_get_a_one_line_error_and_status_2(
     err = capsys.readouterr().err
     assert err.startswith(message)
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["attach-triggers", "detach-triggers"])
+def test_an_unreachable_cognito_gets_a_one_line_error_and_status_1(
+    command: str, monkeypatch: pytest.MonkeyPatch, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a Cognito endpoint nothing listens on, and one attempt per call (no backoff to wait out)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "http://127.0.0.1:1")
+    monkeypatch.setattr("ops.target.MAX_ATTEMPTS", 1)
+    # When the operator runs the command
+    status = main(
+        [command, "--user-pool-id", f"{REGION}_AbCdEf", "--post-confirmation-arn", OURS.post_confirmation,
+         "--pre-token-arn", OURS.pre_token]
+    )  # fmt: skip
+    # Then one line names the pool and the error, and the status is 1, with no traceback
+    out = capsys.readouterr().out
+    assert status == 1
+    assert out.startswith(f"error: cannot read user pool {REGION}_AbCdEf: EndpointConnectionError: ")
+    assert out.count("\n") == 1
