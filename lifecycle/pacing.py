@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 EPSILON = 1e-9  # tokens
 
@@ -58,3 +59,22 @@ def most_in_window(times: list[float], window: float) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+def pace(client: Any, operation: str, bucket: TokenBucket) -> bool:
+    """Take a token from ``bucket`` before every attempt ``client`` sends of ``operation``, retries included.
+
+    A botocore ``before-send`` handler: botocore retries a throttled call itself, and a token
+    taken once per call would let those attempts past the bucket. Registered first (before any
+    handler that answers instead of sending, as moto's does) and once per client and operation:
+    pacing the same client again replaces the earlier bucket. False for a client without
+    botocore events (an in-process fake), whose calls its caller paces.
+    """
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None:
+        return False
+    event = f"before-send.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+    unique_id = f"profile-sync-pace-{operation}"
+    events.unregister(event, unique_id=unique_id)
+    events.register_first(event, lambda **_: bucket.acquire(), unique_id=unique_id)
+    return True

@@ -50,9 +50,11 @@ class Page:
     next_token: str | None  # None: this was the last page
 
 
-def page(cognito: Any, user_pool_id: str, bucket: TokenBucket, token: str | None = None) -> Page:
-    """One page of ListUsers from ``token`` (None: the first), one call, paced by ``bucket``."""
-    bucket.acquire()
+def page(cognito: Any, user_pool_id: str, bucket: TokenBucket | None, token: str | None = None) -> Page:
+    """One page of ListUsers from ``token`` (None: the first), one call, paced by ``bucket``
+    (None: the client paces its ListUsers itself, every attempt: ``lifecycle.pacing.pace``)."""
+    if bucket is not None:
+        bucket.acquire()
     request: dict[str, Any] = {"UserPoolId": user_pool_id, "Limit": PAGE_SIZE}
     if token:
         request["PaginationToken"] = token
@@ -61,8 +63,8 @@ def page(cognito: Any, user_pool_id: str, bucket: TokenBucket, token: str | None
     return Page(users, answer.get("PaginationToken") or None)
 
 
-def pages(cognito: Any, user_pool_id: str, bucket: TokenBucket, token: str | None = None) -> Iterator[Page]:
-    """Every page of ListUsers from ``token`` (None: the first), one paced call per page."""
+def pages(cognito: Any, user_pool_id: str, bucket: TokenBucket | None, token: str | None = None) -> Iterator[Page]:
+    """Every page of ListUsers from ``token`` (None: the first), one paced call per page (``bucket``: as ``page``)."""
     while True:
         found = page(cognito, user_pool_id, bucket, token)
         yield found

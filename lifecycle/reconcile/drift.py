@@ -32,7 +32,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lifecycle.pacing import TokenBucket
+from lifecycle.pacing import TokenBucket, pace
 from lifecycle.users import PAGE_SIZE, CognitoUser, pages
 from shared import aws
 from shared.profile import KEY, Profile, UndecodableProfile, idp_changes, iso_utc
@@ -198,6 +198,17 @@ class Pacing:
     user_update: TokenBucket
     user_read: TokenBucket
 
+    def install(self, cognito: Any) -> None:
+        """Pace every attempt of each Cognito call the run makes, botocore's retries included."""
+        for operation, bucket in (
+            ("ListUsers", self.list_users),
+            ("AdminGetUser", self.user_read),
+            ("AdminUpdateUserAttributes", self.user_update),
+            ("AdminDeleteUserAttributes", self.user_update),
+        ):
+            if not pace(cognito, operation, bucket):
+                raise TypeError("the reconciliation needs a botocore Cognito client: it paces each attempt")
+
     @classmethod
     def share(
         cls, share: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
@@ -248,6 +259,7 @@ class Reconciler:
     ) -> None:
         if max_deletes < 0:
             raise ValueError(f"max_deletes must be 0 or more, not {max_deletes}")
+        pacing.install(cognito)
         self._cognito = cognito
         self._dynamodb = dynamodb
         self._pool = user_pool_id
@@ -295,7 +307,7 @@ class Reconciler:
 
     def _pages(self) -> Iterator[Any]:
         try:
-            yield from pages(self._cognito, self._pool, self._pacing.list_users)
+            yield from pages(self._cognito, self._pool, None)  # paced by the client (Pacing.install)
         except (BotoCoreError, ClientError) as exc:
             raise _Stop(f"ListUsers failed ({aws.error_code(exc) or type(exc).__name__})") from None
 
@@ -407,14 +419,12 @@ class Reconciler:
                 self._add(Kind.SYNCED_ATTRIBUTES, user.sub, Outcome.SKIPPED, names, "profile changed meanwhile")
                 return
             if updates:
-                self._pacing.user_update.acquire()
                 self._cognito.admin_update_user_attributes(
                     UserPoolId=self._pool,
                     Username=user.username,
                     UserAttributes=[{"Name": name, "Value": value} for name, value in updates.items()],
                 )
             if deletes:
-                self._pacing.user_update.acquire()
                 self._cognito.admin_delete_user_attributes(
                     UserPoolId=self._pool, Username=user.username, UserAttributeNames=deletes
                 )
@@ -499,8 +509,7 @@ class Reconciler:
     # --- helpers ------------------------------------------------------------------------
 
     def _get_user(self, username: str) -> CognitoUser | None:
-        """The user now (AdminGetUser, paced in the UserRead category), or None when it is gone."""
-        self._pacing.user_read.acquire()
+        """The user now (AdminGetUser, paced in the UserRead category by the client), or None when it is gone."""
         try:
             answer = self._cognito.admin_get_user(UserPoolId=self._pool, Username=username)
         except ClientError as exc:
@@ -520,7 +529,6 @@ class Reconciler:
         canonical = str(uuid.UUID(sub))
         request: dict[str, Any] = {"UserPoolId": self._pool, "Filter": f'sub = "{canonical}"', "Limit": PAGE_SIZE}
         for _ in range(FILTERED_PAGES):  # a page may be short, even empty, and still not be the last
-            self._pacing.list_users.acquire()
             answer = self._cognito.list_users(**request)
             if any(CognitoUser.from_list_users(entry).sub == sub for entry in answer.get("Users", [])):
                 return True

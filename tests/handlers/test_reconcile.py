@@ -350,6 +350,44 @@ def test_list_users_pages_are_paced_within_the_quota_share(stack: MotoStack) -> 
     assert clock.slept == pytest.approx(1 / 15)
 
 
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def test_a_throttled_then_retried_list_users_takes_a_token_per_attempt(stack: MotoStack) -> None:
+    # Given one user in sync, and Cognito throttling the first ListUsers attempt (botocore retries it)
+    in_sync(stack, "ada", email=EMAIL)
+    client = stack.session.client("cognito-idp", config=Config(retries={"mode": "standard", "total_max_attempts": 2}))
+    attempts: list[float] = []
+    clock = FakeClock()
+
+    def throttle_first(**_: Any) -> AWSResponse | None:
+        attempts.append(clock())
+        if len(attempts) > 1:
+            return None  # moto answers
+        body = _Body(b'{"__type": "TooManyRequestsException", "message": "slow down"}')
+        return AWSResponse(client.meta.endpoint_url, 400, {"Content-Type": "application/x-amz-json-1.1"}, body)
+
+    client.meta.events.register("before-send.cognito-identity-provider.ListUsers", throttle_first)
+    run = Reconciler(
+        client,
+        stack.session.client("dynamodb"),
+        stack.user_pool_id,
+        stack.table_name,
+        Pacing.share(0.5, clock=clock, sleep=clock.sleep),
+    )
+    # When it runs
+    report = run.run()
+    # Then both attempts took a token from the ListUsers bucket (15 a second): the retry waited 1/15 s
+    assert (report.complete, report.users, report.drift) == (True, 1, 0)
+    assert attempts == pytest.approx([0.0, 1 / 15])
+    assert clock.slept == pytest.approx(1 / 15)
+
+
 def test_the_scheduled_function_counts_each_kind_of_drift(
     stack: MotoStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -213,7 +213,8 @@ def test_5000_mixed_users_killed_at_half_and_resumed_are_each_done_once_at_the_r
             edited[attributes_of(entry)["sub"]] = edit_profile(pool, entry, display_name="Mine", plan="team")
     clock, path = FakeClock(), tmp_path / "backfill.json"
     cognito_calls: list[float] = []
-    pool.session.events.register("before-call.cognito-idp.ListUsers", lambda **_: cognito_calls.append(clock()))
+    # every attempt sent, as the quota sees them (the bucket is taken at before-send, registered first)
+    pool.session.events.register("before-send.cognito-idp.ListUsers", lambda **_: cognito_calls.append(clock()))
     pool.calls.clear()
     # When it is killed after the checkpoint of page 42 of 84, then started again with the same file
     with pytest.raises(Interrupted):
