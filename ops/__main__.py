@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from ops.target import TargetError
+from ops.target import Target, TargetError
 
 # subcommand -> (module, one-line help); modules are imported only when their command runs
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -22,18 +22,25 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand, with the options of ``chosen`` only: its module is the one imported."""
     top = argparse.ArgumentParser(prog="python -m ops", description="Operate profile-sync beside a Cognito user pool.")
     commands = top.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     for name, (module, summary) in SUBCOMMANDS.items():
         command = commands.add_parser(name, help=summary, description=summary)
-        importlib.import_module(module).add_arguments(command)
+        if name == chosen:
+            importlib.import_module(module).add_arguments(command)
         command.set_defaults(module=module)
     return top
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, target: Target | None = None) -> int:
+    """Run one subcommand; its exit status. A caller that already holds the ``target`` (the local
+    demo, in-process) passes it instead of --local, --stack or the ids."""
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((word for word in argv if not word.startswith("-")), None)
+    args = parser(chosen).parse_args(argv)
+    args.target = target
     try:
         return int(importlib.import_module(args.module).run(args))
     except TargetError as exc:

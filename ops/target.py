@@ -84,7 +84,11 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, table: bool = True)
 
 
 def resolve(args: argparse.Namespace) -> Target:
-    """The target the arguments name, or a TargetError saying what is missing."""
+    """The target the arguments name, or a TargetError saying what is missing (a target handed to
+    ``ops.__main__.main`` by an in-process caller comes first)."""
+    handed: Target | None = getattr(args, "target", None)
+    if handed is not None:
+        return handed
     needs_table = hasattr(args, "table_name")
     chosen = [name for name, given in (("--local", args.local), ("--stack", args.stack)) if given]
     if args.user_pool_id or getattr(args, "table_name", None):
