@@ -15,6 +15,7 @@ outcome was checked.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -81,7 +82,7 @@ class Demo:
         self.created_version = 0
         self.tokens: dict[str, Any] = {}  # Ada's latest sign-in: later steps reuse its access token
         self.federated: dict[str, scenario.FederatedUser] = {}  # by provider
-        self.admin_group = self.admin_token = ""
+        self.admin_group = self.admin_token = self.admin_sub = ""
         self.existing: dict[str, str] = {}  # email -> sub of the users from before the triggers
         self.deleted_at = 0.0  # when Alan's DELETE /me returned (perf_counter)
         self.inbox = scenario.Inbox(stack, scenario.consumer_queues(stack))
@@ -96,7 +97,8 @@ class Demo:
             Step("forgot password", self.forgot_password, after=("sign-in",)),
             Step("API: own profile", self.api_own_profile, after=("forgot password",)),
             Step("admin sign-up", self.admin_sign_up),
-            Step("API: admin route", self.api_admin, after=("API: own profile", "admin sign-up")),
+            # beside Ada's own edit: the admin edits another profile (its own), with Ada's token refused
+            Step("API: admin route", self.api_admin, after=("admin sign-up", "forgot password")),
             Step("existing users", self.existing_users),
             Step("backfill", self.backfill, after=("existing users",)),
             Step("API: DELETE /me", self.delete_me, after=("backfill",)),
@@ -195,18 +197,22 @@ class Demo:
         self.tokens = scenario.sign_in(self.stack, EMAIL, scenario.NEW_PASSWORD)
         return [ran, "profile byte-for-byte unchanged; the new password signs in"]
 
-    def _arrives(self, version: int, field: str, attribute: str, value: str, password: str) -> list[str]:
-        """The change at ``version`` reaches the consumer, cognito-local and a refreshed ID token."""
+    def _arrives(self, sub: str, email: str, version: int, change: tuple[str, str, str], password: str) -> list[str]:
+        """The change at ``version`` of ``sub``'s profile (``change``: the claim, the Cognito attribute
+        and the value) reaches the consumer, cognito-local and a refreshed ID token of ``email``."""
+        field, attribute, value = change
         started = time.perf_counter()
-        queue, event = self.inbox.wait_event("ProfileUpdated", self.sub, version=version)
+        queue, event = self.inbox.wait_event("ProfileUpdated", sub, version=version)
         arrived = time.perf_counter() - started
         scenario.wait_for(
-            lambda: True if scenario.cognito_attributes(self.stack, EMAIL).get(attribute) == value else None,
+            lambda: True if scenario.cognito_attributes(self.stack, email).get(attribute) == value else None,
             f"{attribute}={value} in cognito-local",
         )
         synced = time.perf_counter() - started
-        self.tokens = scenario.sign_in(self.stack, EMAIL, password)
-        claims = scenario.verify_id_token(self.stack, self.tokens["IdToken"])
+        tokens = scenario.sign_in(self.stack, email, password)
+        if email == EMAIL:
+            self.tokens = tokens
+        claims = scenario.verify_id_token(self.stack, tokens["IdToken"])
         check(claims.get(field) == value, f"the refreshed ID token says {field}={claims.get(field)!r}")
         return [
             f"ProfileUpdated v{version} changed={event['detail'].get('changed')} at {queue} after {arrived:.2f} s; "
@@ -236,12 +242,14 @@ class Demo:
             f"access token verified by the JWT authorizer (RS256, iss, client_id, exp, scope) at {self.stack.api.url}",
             f"GET /me/profile 200 ETag {read.etag}; PATCH display_name=Ada Byron If-Match 200 ETag {saved.etag}",
             f"PATCH with the stale ETag {read.etag}: 412, current ETag {stale.etag}",
-            *self._arrives(int(saved.etag.strip('"')), "name", "name", "Ada Byron", scenario.NEW_PASSWORD),
+            *self._arrives(
+                self.sub, EMAIL, int(saved.etag.strip('"')), ("name", "name", "Ada Byron"), scenario.NEW_PASSWORD
+            ),
         ]
 
     def admin_sign_up(self) -> list[str]:
         self.admin_group = scenario.admin_group(self.stack)
-        scenario.sign_up(self.stack, ADMIN_EMAIL, {"name": "Margaret Hamilton"})
+        self.admin_sub = scenario.sign_up(self.stack, ADMIN_EMAIL, {"name": "Margaret Hamilton"})
         scenario.add_to_group(self.stack, ADMIN_EMAIL, self.admin_group)
         self.admin_token = str(scenario.sign_in(self.stack, ADMIN_EMAIL)["AccessToken"])
         return [f"{ADMIN_EMAIL} signed up and added to group {self.admin_group} (AdminAddUserToGroup)"]
@@ -249,7 +257,7 @@ class Demo:
     def api_admin(self) -> list[str]:
         check(self.stack.api is not None, "template.yaml has no HttpApi route: nothing serves the API")
         admin, user = self.admin_token, self._access_token()
-        path = f"/users/{self.sub}/profile"
+        path = f"/users/{self.admin_sub}/profile"
         refused = scenario.api(self.stack, "PATCH", path, user, {"plan": "team"}, {"If-Match": '"1"'})
         check(refused.status == 403, f"a non-admin's PATCH {path} answered {refused.status}")
         read = scenario.api(self.stack, "GET", path, admin)
@@ -258,10 +266,12 @@ class Demo:
         check(
             saved.status == 200 and saved.body.get("plan") == "team", f"the admin's PATCH: {saved.status} {saved.body}"
         )
+        version = int(saved.etag.strip('"'))
         return [
             f"{ADMIN_EMAIL}'s access token's cognito:groups ({self.admin_group}) admits it to /users/{{sub}}/profile",
-            f"{EMAIL}'s PATCH /users/{{sub}}/profile: 403; the admin's GET 200, PATCH plan=team If-Match 200",
-            *self._arrives(int(saved.etag.strip('"')), "plan", "custom:plan", "team", scenario.NEW_PASSWORD),
+            f"{EMAIL}'s PATCH of that path: 403; the admin's GET 200, PATCH plan=team If-Match 200 (plan is "
+            "admin-owned: no user may write it)",
+            *self._arrives(self.admin_sub, ADMIN_EMAIL, version, ("plan", "custom:plan", "team"), scenario.PASSWORD),
         ]
 
     def delete_me(self) -> list[str]:
@@ -299,11 +309,9 @@ class Demo:
         return [f"{len(EXISTING)} users made with AdminCreateUser (no trigger fires): no profile yet"]
 
     def backfill(self) -> list[str]:
-        ran = scenario.ops(
-            self.stack, "backfill", "--user-pool-id", self.stack.user_pool_id, "--table-name", self.stack.table_name
-        )
-        check(ran.returncode == 0, f"python -m ops backfill exited {ran.returncode}: {ran.stderr.strip()[-300:]}")
-        lines = [json.loads(line) for line in ran.stdout.splitlines() + ran.stderr.splitlines() if line.startswith("{")]
+        status, out, err = scenario.ops(self.stack, "backfill")
+        check(status == 0, f"python -m ops backfill exited {status}: {err.strip()[-300:]}")
+        lines = [json.loads(line) for line in out.splitlines() + err.splitlines() if line.startswith("{")]
         summary = next((line for line in lines if line.get("event") == "summary"), None)
         check(summary is not None and summary["state"] == "complete", f"backfill summary: {summary}")
         assert summary is not None
@@ -316,7 +324,7 @@ class Demo:
             check(name == EXISTING[email], f"{email}'s profile has display_name {name!r}")
         shown = {key: progress[-1][key] for key in ("users", "pages", "elapsed_seconds")} if progress else {}
         return [
-            "python -m ops backfill --user-pool-id … --table-name … (JSON lines off a terminal, a bar on one)",
+            "python -m ops backfill, on the stack's pool and table (JSON lines off a terminal, a bar on one)",
             f"progress {shown}",
             f"summary: {summary['users']} users, created {summary['created']}, updated {summary['updated']}, "
             f"unchanged {summary['unchanged']}, skipped {sum(summary['skipped'].values())}; "
@@ -324,12 +332,9 @@ class Demo:
         ]
 
     def _reconcile(self, *options: str) -> dict[str, Any]:
-        ran = scenario.ops(
-            self.stack, "reconcile", "--user-pool-id", self.stack.user_pool_id, "--table-name",
-            self.stack.table_name, "--json", "-", *options,
-        )  # fmt: skip
-        check(ran.returncode in (0, 3), f"python -m ops reconcile exited {ran.returncode}: {ran.stderr.strip()[-300:]}")
-        report: dict[str, Any] = json.loads(ran.stdout)
+        status, out, err = scenario.ops(self.stack, "reconcile", "--json", "-", *options)
+        check(status in (0, 3), f"python -m ops reconcile exited {status}: {err.strip()[-300:]}")
+        report: dict[str, Any] = json.loads(out)
         return report
 
     def reconcile_repair(self) -> list[str]:
@@ -391,8 +396,12 @@ def run_steps(steps: list[Step], verbose: bool = False) -> Iterator[tuple[Step, 
             yield step, futures[step.title].result()
 
 
-def run(say: Callable[[str], None] = print, verbose: bool = False) -> Report:
-    """Start the stack, run every step, stop the stack; the report says what passed and how long it took."""
+def run(say: Callable[[str], None] | None = None, verbose: bool = False) -> Report:
+    """Start the stack, run every step, stop the stack; the report says what passed and how long it took.
+    By default it says each line on the stdout it started with (an ``ops`` step holds sys.stdout)."""
+    if say is None:
+        stream = sys.stdout
+        say = lambda line: print(line, file=stream, flush=True)  # noqa: E731
     report = Report()
     began = time.perf_counter()
     say("profile-sync local demo: template.yaml on DynamoDB Local, cognito-local and moto (no Docker, no AWS)")

@@ -84,7 +84,8 @@ class Stack:
         self.queue_urls: dict[str, str] = {}  # logical id -> URL
         self.buckets: dict[str, str] = {}  # logical id -> bucket name
         self.user_pool_id = self.client_id = self.table_name = self.stream_arn = ""
-        self._later: set[str] = set()  # functions whose processes start once the components are up
+        self._triggers: set[str] = set()  # functions whose processes start once the components are up
+        self._later: set[str] = set()  # ... and those that start once the stack is provisioned
         self.timings: dict[str, float] = {}
         self._clients: dict[str, Any] = {}
 
@@ -115,15 +116,15 @@ class Stack:
             moto=f"http://127.0.0.1:{ports['moto']}",
             lambda_=self.server.url,
         )
-        # Cognito calls the triggers within a second of the stack's first sign-up: their processes
-        # boot beside the components. The stream and API functions start once the components are
-        # up, while the first steps run: booting them alongside would slow the components' start.
-        triggers = set(self.trigger_functions().values()) & set(self.specs)
+        # The function processes start once the components are up (booting them alongside, on two
+        # cores, slows the components' start): the triggers' while the stack is provisioned, the
+        # stream and API functions' once it is, while the first steps run.
+        self._triggers = set(self.trigger_functions().values()) & set(self.specs)
         self._later = {
             *(source.function for source in stream_sources(self.template)),
             *(route.function for route in routes(self.template, self.resolver)),
-        } & (set(self.specs) - triggers)
-        self.runtime = Runtime(self.specs, endpoints.environment(), supervisor, start=triggers)
+        } & (set(self.specs) - self._triggers)
+        self.runtime = Runtime(self.specs, endpoints.environment(), supervisor)
         home = sorted(processes.DYNAMODB_LOCAL.glob("*/DynamoDBLocal.jar"))[-1].parent
         java = ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", f"-Djava.library.path={home}/DynamoDBLocal_lib"]
         options = ["-inMemory", "-sharedDb", "-port", str(ports["dynamodb"]), "-disableTelemetry"]
@@ -150,6 +151,7 @@ class Stack:
             processes.wait_until(lambda: processes.http_ok(f"{endpoints.cognito_issuer}/health"), cognito)
             processes.wait_until(lambda: processes.http_ok(endpoints.dynamodb), dynamodb)
             self.timings["components"] = time.perf_counter() - began
+            self.runtime.start(self._triggers)
             clients.result()
             self._provision(pool)
         self.timings["provisioned"] = time.perf_counter() - began
