@@ -126,7 +126,8 @@ class Stack:
         } & (set(self.specs) - self._triggers)
         self.runtime = Runtime(self.specs, endpoints.environment(), supervisor)
         home = sorted(processes.DYNAMODB_LOCAL.glob("*/DynamoDBLocal.jar"))[-1].parent
-        java = ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", f"-Djava.library.path={home}/DynamoDBLocal_lib"]
+        java = ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *processes.JAVA_OPTIONS]
+        java.append(f"-Djava.library.path={home}/DynamoDBLocal_lib")
         options = ["-inMemory", "-sharedDb", "-port", str(ports["dynamodb"]), "-disableTelemetry"]
         command = [*java, "-jar", str(home / "DynamoDBLocal.jar"), *options]
         # in memory, it has nothing to save: stopped with SIGKILL at once rather than SIGTERM's 0.4 s shutdown

@@ -4,6 +4,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from local.processes import Supervisor, _major_version, environment
 
 
@@ -61,3 +63,22 @@ def test_a_child_started_from_a_short_lived_thread_outlives_it() -> None:
         assert running(started[0])
     finally:
         supervisor.stop()
+
+
+def test_the_fast_start_options_are_used_only_by_a_jvm_that_takes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from local import processes
+
+    def version(command: list[str]) -> int | None:
+        if command[0].endswith("java"):
+            return None if refuse and processes.FAST_START_JAVA_OPTIONS[0] in command else 17
+        return 20
+
+    monkeypatch.setattr("shutil.which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(processes, "_major_version", version)
+    monkeypatch.setattr(processes, "JAVA_OPTIONS", [])
+    refuse = False
+    processes.check_tools()
+    assert processes.JAVA_OPTIONS == processes.FAST_START_JAVA_OPTIONS
+    refuse = True  # e.g. OpenJ9: unknown -XX options end the JVM before it prints a version
+    processes.check_tools()  # still no error: the plain -version says 17
+    assert processes.JAVA_OPTIONS == []
