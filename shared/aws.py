@@ -16,6 +16,29 @@ class RemainingTime(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
+class CallLimits(Protocol):
+    """What a function's settings say of its AWS calls: timeouts and attempts (the first included)."""
+
+    @property
+    def connect_timeout_seconds(self) -> float: ...
+
+    @property
+    def read_timeout_seconds(self) -> float: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+
+def client_for(service: str, limits: CallLimits) -> Any:
+    """The cached client for ``service`` with a function's settings' timeouts and attempts."""
+    return client(
+        service,
+        connect_timeout=limits.connect_timeout_seconds,
+        read_timeout=limits.read_timeout_seconds,
+        max_attempts=limits.max_attempts,
+    )
+
+
 @cache
 def client(
     service: str,

@@ -40,13 +40,7 @@ class TriggerSettings:
 
     def repository(self) -> ProfileRepository:
         """The profile repository with the trigger's tight timeouts and bounded retries."""
-        client = aws.client(
-            "dynamodb",
-            connect_timeout=self.connect_timeout_seconds,
-            read_timeout=self.read_timeout_seconds,
-            max_attempts=self.max_attempts,
-        )
-        return ProfileRepository(client, self.profile_table_name)
+        return ProfileRepository(aws.client_for("dynamodb", self), self.profile_table_name)
 
 
 def new_profile(user_id: str, user_name: str, attributes: Mapping[str, Any]) -> Profile:

@@ -49,12 +49,7 @@ class ApiSettings:
     account_deletion_queue_url: str = env("ACCOUNT_DELETION_QUEUE_URL", "")
 
     def client(self, service: str) -> Any:
-        return aws.client(
-            service,
-            connect_timeout=self.connect_timeout_seconds,
-            read_timeout=self.read_timeout_seconds,
-            max_attempts=self.max_attempts,
-        )
+        return aws.client_for(service, self)
 
 
 @dataclasses.dataclass(frozen=True)

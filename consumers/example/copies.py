@@ -42,12 +42,7 @@ class ConsumerSettings:
     tombstone_days: int = env("TOMBSTONE_DAYS", TOMBSTONE_DAYS)
 
     def client(self) -> Any:
-        return aws.client(
-            "dynamodb",
-            connect_timeout=self.connect_timeout_seconds,
-            read_timeout=self.read_timeout_seconds,
-            max_attempts=self.max_attempts,
-        )
+        return aws.client_for("dynamodb", self)
 
 
 class CopyConflict(RuntimeError):

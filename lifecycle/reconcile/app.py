@@ -43,12 +43,7 @@ class ReconcileSettings:
     max_attempts: int = env("MAX_ATTEMPTS", 4)  # standard retry mode: throttling backs off, then fails
 
     def client(self, service: str) -> Any:
-        return aws.client(
-            service,
-            connect_timeout=self.connect_timeout_seconds,
-            read_timeout=self.read_timeout_seconds,
-            max_attempts=self.max_attempts,
-        )
+        return aws.client_for(service, self)
 
 
 @metrics.log_metrics

@@ -35,13 +35,7 @@ class UserDeletedSettings:
     max_attempts: int = env("MAX_ATTEMPTS", 3)
 
     def repository(self) -> ProfileRepository:
-        client = aws.client(
-            "dynamodb",
-            connect_timeout=self.connect_timeout_seconds,
-            read_timeout=self.read_timeout_seconds,
-            max_attempts=self.max_attempts,
-        )
-        return ProfileRepository(client, self.profile_table_name)
+        return ProfileRepository(aws.client_for("dynamodb", self), self.profile_table_name)
 
 
 @dataclass
