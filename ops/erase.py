@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ops.target import Target, add_target_arguments, resolve
 from shared.accounts import SETTLE_SECONDS, AccountError, Accounts, Deletion, LookupIncomplete
-from shared.repository import ProfileRepository
+from shared.aws import error_code
 
 sleep: Callable[[float], None] = time.sleep  # tests replace it: they never wait
 
@@ -49,11 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.settle_seconds < 0:
         print("error: --settle-seconds cannot be negative", file=sys.stderr)  # noqa: T201 - this is the console
         return 2
-    accounts = Accounts(
-        target.client("cognito-idp"),
-        target.user_pool_id,
-        ProfileRepository(target.client("dynamodb"), target.table_name),
-    )
+    accounts = target.accounts()
     try:
         deletion, recreated = erase(accounts, args.sub, args.username, args.settle_seconds)
     except AccountError as exc:
@@ -63,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}; run it again", file=sys.stderr)  # noqa: T201 - this is the console
         return 1
     except (BotoCoreError, ClientError) as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        code = error_code(exc) or type(exc).__name__
         print(f"error: erase of {args.sub} failed ({code}); run it again to finish", file=sys.stderr)  # noqa: T201
         return 1
     source = f"stack {args.stack}" if getattr(args, "stack", None) else "template defaults (no --stack)"
@@ -71,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         parameters = parameters_of(target, args)
     except (BotoCoreError, ClientError) as exc:
         # The erase is done: say the report's figures are not the stack's, and still report.
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        code = error_code(exc) or type(exc).__name__
         warning = f"warning: parameters of stack {args.stack} not read ({code}); showing template defaults"
         print(warning, file=sys.stderr)  # noqa: T201 - this is the console
         parameters, source = dict(DEFAULTS), f"template defaults (stack {args.stack} not read)"

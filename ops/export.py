@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 from ops.target import add_target_arguments, resolve
-from shared.accounts import AccountError, Accounts, LookupIncomplete
+from shared.accounts import AccountError, LookupIncomplete
+from shared.aws import error_code
 from shared.profile import UndecodableProfile
-from shared.repository import ProfileRepository
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,11 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     target = resolve(args)
-    accounts = Accounts(
-        target.client("cognito-idp"),
-        target.user_pool_id,
-        ProfileRepository(target.client("dynamodb"), target.table_name),
-    )
+    accounts = target.accounts()
     try:
         document = accounts.export(args.sub, args.username)
     except AccountError as exc:
@@ -50,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}; run it again", file=sys.stderr)  # noqa: T201 - this is the console
         return 1
     except (BotoCoreError, ClientError) as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        code = error_code(exc) or type(exc).__name__
         print(f"error: export of {args.sub} failed ({code})", file=sys.stderr)  # noqa: T201
         return 1
     if document is None:

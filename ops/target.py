@@ -13,7 +13,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.accounts import Accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STATE = ROOT / ".cache" / "local" / "stack.json"  # written by `python -m local up`
@@ -46,6 +49,14 @@ class Target:
         if service not in self._clients:
             self._clients[service] = make_client(service, self.region, self.environment)
         return self._clients[service]
+
+    def accounts(self) -> Accounts:
+        """Account deletion and export on this pool and table, with these clients."""
+        from shared.accounts import Accounts
+        from shared.repository import ProfileRepository
+
+        repository = ProfileRepository(self.client("dynamodb"), self.table_name)
+        return Accounts(self.client("cognito-idp"), self.user_pool_id, repository)
 
 
 def make_client(service: str, region: str | None = None, environment: dict[str, str] | None = None) -> Any:
