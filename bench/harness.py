@@ -5,10 +5,14 @@ function's `sam build` folder on sys.path. AWS requests are answered in-process 
 botocore `before-send` hook with canned responses, so what is timed is import, first-call
 initialisation and the handler's own work, not a network; the same hook counts the calls.
 
-Invoked as: python harness.py <task_root> <handler> <event.json|-> <canned.json> <support.py> <timeout>
-Prints one JSON line: {"seconds": ..., "cpu_seconds": ..., "calls": {...}}: wall-clock and CPU time
-(user + system, this process) from the harness's first line. The Lambda context is
-local/support.py's, loaded by path once the handler is imported; its load is not counted.
+Invoked as: python harness.py <task_root> <handler> <event.json|-> <canned.json> <support.py> <timeout> [<loads>]
+Prints one JSON line: {"seconds": ..., "cpu_seconds": ..., "minor_faults": ..., "calls": {...}}:
+wall-clock and CPU time (user + system, this process) and minor page faults from the harness's
+first line. The Lambda context is local/support.py's, loaded by path once the handler is imported;
+its load is not counted. <loads> (default 1) loads it that many times: under valgrind, which
+counts the whole process, the difference between 2 and 1 is the load's own instructions.
+<handler> "-" is the baseline (import boto3, create one DynamoDB client); "import:<module>" is the
+baseline plus that module's import, without an invocation: the stages of a cold start.
 """
 
 import time
@@ -44,8 +48,16 @@ def _support(path: str) -> Any:
     return module
 
 
+def _minor_faults() -> int:
+    """Page faults served without I/O so far: memory first touched, the same from run to run."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def main() -> None:
     task_root, handler_path, event_path, canned_path, support_path, timeout = sys.argv[1:7]
+    context_loads = int(sys.argv[7]) if len(sys.argv) > 7 else 1
     canned = json.loads(open(canned_path).read())  # noqa: SIM115
     calls: Counter[str] = Counter()
     baseline = handler_path == "-"
@@ -59,8 +71,12 @@ def main() -> None:
         return AWSResponse(request.url, 200, {}, _Raw(body))
 
     not_counted = not_counted_cpu = 0.0
-    if baseline:
+    not_counted_faults = 0
+    if baseline or handler_path.startswith("import:"):
         boto3.client("dynamodb")
+        if not baseline:  # a stage of the cold start: the baseline, then one module's import
+            sys.path.insert(0, task_root)
+            importlib.import_module(handler_path.removeprefix("import:"))
     else:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
@@ -69,13 +85,16 @@ def main() -> None:
         module, _, name = handler_path.rpartition(".")
         event = json.loads(open(event_path).read())  # noqa: SIM115
         function = getattr(importlib.import_module(module), name)
-        loading, loading_cpu = time.perf_counter(), time.process_time()
-        context = _support(support_path).LambdaContext(function_name=Path(task_root).name, timeout=float(timeout))
+        loading, loading_cpu, loading_faults = time.perf_counter(), time.process_time(), _minor_faults()
+        for _ in range(context_loads):
+            context = _support(support_path).LambdaContext(function_name=Path(task_root).name, timeout=float(timeout))
         not_counted, not_counted_cpu = time.perf_counter() - loading, time.process_time() - loading_cpu
+        not_counted_faults = _minor_faults() - loading_faults
         function(event, context)
     seconds = time.perf_counter() - STARTED - not_counted
     cpu_seconds = time.process_time() - STARTED_CPU - not_counted_cpu
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "calls": calls}))
+    faults = _minor_faults() - not_counted_faults
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "minor_faults": faults, "calls": calls}))
 
 
 def _with_operation(answer: Callable[..., Any]) -> Callable[..., Any]:
