@@ -1,6 +1,6 @@
 """How `make bench` judges its noisy figures: a cold start on valgrind's instruction counts (the
 Lambda context's load taken out) with the wall clock's waiting gated in the round that waited
-least."""
+least, and a warm p99 ratio as the median of blocks' ratios."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import bench.__main__ as bench
+from bench import latency
 from bench.__main__ import Case
 
 
@@ -98,3 +99,15 @@ def test_the_context_s_load_is_taken_out_and_a_baseline_that_counts_differently_
     bench.count_instructions(baseline, [case], scratch="-")
     assert fresh_misses == ["instruction counts: the baseline counted 1000000000 then 1010000000, not repeatable"]
 
+
+def test_one_stalled_block_does_not_move_the_p99_ratio() -> None:
+    # Given five blocks of 100 calls where the handler takes 1.1x the bare call, and in one block a
+    # stall made the handler's five slowest calls 50x slower
+    bare = [[1.0 + index / 1000 for index in range(100)] for _ in range(5)]
+    handler = [[1.1 * sample for sample in block] for block in bare]
+    handler[2] = sorted(handler[2])[:95] + [55.0] * 5
+    timings = {"handler": handler, "bare": bare}
+
+    # Then the ratio is the undisturbed blocks' 1.1, while the stalled block alone says about 50
+    assert latency.p99_ratio(timings, "handler", "bare") == pytest.approx(1.1)
+    assert latency._p99(handler[2]) / latency._p99(bare[2]) > 40
