@@ -257,22 +257,25 @@ def report_calls(cases: list[Case]) -> None:
 
 
 def report_stages(baseline: Case, case: Case, scratch: str) -> None:
-    """Where ``case``'s extra instructions over the baseline go, stage by stage (each a process of
-    its own under valgrind): powertools' package, the project's modules, then the invocation."""
+    """Where ``case``'s extra instructions over the baseline go, stage by stage, each a process of its
+    own under valgrind: from boto3's import alone, powertools' package, then the project's modules,
+    then the invocation; less the DynamoDB client the baseline creates."""
     module = case.handler.rpartition(".")[0]
     stages = [
-        Case("powertools package", case.function, "import:aws_lambda_powertools", None),
-        Case("handler module", case.function, f"import:{module}", None),
+        Case(f"import {name}", case.function, f"import:{name}", None)
+        for name in ("boto3", "aws_lambda_powertools", module)
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        counts = [baseline.instructions, *pool.map(lambda stage: instructions(stage, scratch), stages)]
-    counts.append(case.instructions)
-    parts = ("powertools' package (logger, metrics, tracer)", "the project's modules",
-             "the invocation (settings, client, one call, log, EMF)")  # fmt: skip
-    extra = case.instructions - baseline.instructions
-    print(f"  {case.label}: {extra / 1e6:+.0f} M instructions over the baseline")
-    for part, before, after in zip(parts, counts, counts[1:], strict=False):
-        print(f"    {part:<56} {(after - before) / 1e6:+6.0f} M  {(after - before) / baseline.instructions:+6.1%}")
+        boto3_only, powertools, modules = pool.map(lambda stage: instructions(stage, scratch), stages)
+    parts = (
+        ("powertools' package (logger, metrics, tracer)", powertools - boto3_only),
+        ("the project's modules", modules - powertools),
+        ("the invocation (settings, its clients, the calls, log, EMF)", case.instructions - modules),
+        ("less the baseline's DynamoDB client", boto3_only - baseline.instructions),
+    )
+    print(f"  {case.label}: {(case.instructions - baseline.instructions) / 1e6:+.0f} M instructions over the baseline")
+    for part, count in parts:
+        print(f"    {part:<60} {count / 1e6:+6.0f} M  {count / baseline.instructions:+6.1%}")
 
 
 def report_artifacts() -> None:

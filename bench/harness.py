@@ -11,8 +11,8 @@ wall-clock and CPU time (user + system, this process) and minor page faults from
 first line. The Lambda context is local/support.py's, loaded by path once the handler is imported;
 its load is not counted. <loads> (default 1) loads it that many times: under valgrind, which
 counts the whole process, the difference between 2 and 1 is the load's own instructions.
-<handler> "-" is the baseline (import boto3, create one DynamoDB client); "import:<module>" is the
-baseline plus that module's import, without an invocation: the stages of a cold start.
+<handler> "-" is the baseline (import boto3, create one DynamoDB client); "import:<module>" imports
+boto3 and that module, no client and no invocation: the stages of a cold start.
 """
 
 import time
@@ -72,11 +72,11 @@ def main() -> None:
 
     not_counted = not_counted_cpu = 0.0
     not_counted_faults = 0
-    if baseline or handler_path.startswith("import:"):
+    if baseline:
         boto3.client("dynamodb")
-        if not baseline:  # a stage of the cold start: the baseline, then one module's import
-            sys.path.insert(0, task_root)
-            importlib.import_module(handler_path.removeprefix("import:"))
+    elif handler_path.startswith("import:"):  # a stage of a cold start: boto3, then one module's import
+        sys.path.insert(0, task_root)
+        importlib.import_module(handler_path.removeprefix("import:"))
     else:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -109,7 +110,7 @@ def per_record_cost() -> float:
 
 
 def cold_starts() -> None:
-    from bench.__main__ import EVENTS, Case, measure, report_calls, report_cold_starts
+    from bench.__main__ import EVENTS, VALGRIND, Case, measure, report_calls, report_cold_starts, report_stages
     from local.support import resource
 
     event = EVENTS.parent / "streams" / "stream_modify_synced.json"
@@ -124,6 +125,11 @@ def cold_starts() -> None:
     ]
     baseline = measure(cases)
     report_cold_starts(baseline, cases, limit=COLD_START_LIMIT)
+    if VALGRIND:
+        print("where a stream handler's extra instructions go, stage by stage:")
+        with tempfile.TemporaryDirectory() as scratch:
+            for handled in cases:
+                report_stages(baseline, handled, scratch)
     report_calls(cases)
 
 
