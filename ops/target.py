@@ -3,7 +3,9 @@
 On AWS: ``--user-pool-id ID --table-name NAME``, or ``--stack NAME`` to read both from the
 stack's outputs; credentials, region and ``AWS_ENDPOINT_URL[_<SERVICE>]`` as boto3 finds
 them. ``--local``: the stack ``python -m local up`` keeps running (its state file names its
-endpoints, pool and table). Every client has explicit timeouts and a bounded retry count.
+endpoints, pool and table). Every client has explicit timeouts and a bounded retry count:
+``--timeout SECONDS`` (how long one request waits for an answer) and ``--attempts N`` bound a
+call that hangs to about N x (5 + SECONDS) seconds plus the retries' backoff.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +44,16 @@ class Target:
     # Empty on AWS: boto3 reads the process's own environment and configuration.
     environment: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)  # the stack's outputs, when known
+    read_timeout: float = READ_TIMEOUT_SECONDS  # how long one request waits for an answer
+    max_attempts: int = MAX_ATTEMPTS  # tries per call, the first included
     _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
         """A cached boto3 client with the ops timeouts and retries."""
         if service not in self._clients:
-            self._clients[service] = make_client(service, self.region, self.environment)
+            self._clients[service] = make_client(
+                service, self.region, self.environment, read_timeout=self.read_timeout, max_attempts=self.max_attempts
+            )
         return self._clients[service]
 
     def accounts(self) -> Accounts:
@@ -59,15 +65,22 @@ class Target:
         return Accounts(self.client("cognito-idp"), self.user_pool_id, repository)
 
 
-def make_client(service: str, region: str | None = None, environment: dict[str, str] | None = None) -> Any:
+def make_client(
+    service: str,
+    region: str | None = None,
+    environment: dict[str, str] | None = None,
+    *,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Any:
     import boto3
     import botocore.session
     from botocore.config import Config
 
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
     )
     if not environment:
         return boto3.session.Session(region_name=region).client(service, config=config)
@@ -92,6 +105,34 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, table: bool = True)
     where.add_argument("--stack", metavar="NAME", help="read the pool and table from this stack's outputs")
     where.add_argument("--local", action="store_true", help="the stack `python -m local up` is running")
     where.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    patience = parser.add_argument_group("how long a call to AWS may take")
+    patience.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive(float),
+        default=READ_TIMEOUT_SECONDS,
+        help=f"how long one request waits for an answer (default {READ_TIMEOUT_SECONDS:g})",
+    )
+    patience.add_argument(
+        "--attempts",
+        metavar="N",
+        type=_positive(int),
+        default=MAX_ATTEMPTS,
+        help=f"tries per call, retried with backoff (default {MAX_ATTEMPTS})",
+    )
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+        return value
+
+    return parse
 
 
 def resolve(args: argparse.Namespace) -> Target:
@@ -106,14 +147,16 @@ def resolve(args: argparse.Namespace) -> Target:
         chosen.append("the ids")
     if len(chosen) > 1:
         raise TargetError(f"give one of --local, --stack or the ids, not {' and '.join(chosen)}")
+    timeout, attempts = args.timeout, args.attempts
     if args.local:
-        return local_target()
+        return replace(local_target(), read_timeout=timeout, max_attempts=attempts)
     if args.stack:
-        return stack_target(args.stack, args.region)
+        return stack_target(args.stack, args.region, read_timeout=timeout, max_attempts=attempts)
     if not args.user_pool_id or (needs_table and not args.table_name):
         wanted = "--user-pool-id ID --table-name NAME" if needs_table else "--user-pool-id ID"
         raise TargetError(f"say what to work on: {wanted}, --stack NAME or --local")
-    return Target(args.user_pool_id, getattr(args, "table_name", None) or "", region=args.region)
+    return Target(args.user_pool_id, getattr(args, "table_name", None) or "", region=args.region,
+                  read_timeout=timeout, max_attempts=attempts)  # fmt: skip
 
 
 def local_target(state_file: Path = LOCAL_STATE) -> Target:
@@ -128,16 +171,25 @@ def local_target(state_file: Path = LOCAL_STATE) -> Target:
         raise TargetError("no local stack is running: start one with `python -m local up`") from None
 
 
-def stack_target(stack_name: str, region: str | None = None) -> Target:
+def stack_target(
+    stack_name: str,
+    region: str | None = None,
+    *,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Target:
     """The pool and table a deployed stack's outputs name."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        found = make_client("cloudformation", region).describe_stacks(StackName=stack_name)["Stacks"][0]
+        found = make_client(
+            "cloudformation", region, read_timeout=read_timeout, max_attempts=max_attempts
+        ).describe_stacks(StackName=stack_name)["Stacks"][0]
     except (BotoCoreError, ClientError) as exc:
         raise TargetError(f"cannot read stack {stack_name}: {exc}") from None
     outputs = {output["OutputKey"]: output["OutputValue"] for output in found.get("Outputs", [])}
     missing = [key for key in ("UserPoolId", "ProfileTableName") if not outputs.get(key)]
     if missing:
         raise TargetError(f"stack {stack_name} has no output {' or '.join(missing)}")
-    return Target(outputs["UserPoolId"], outputs["ProfileTableName"], region=region, outputs=outputs)
+    return Target(outputs["UserPoolId"], outputs["ProfileTableName"], region=region, outputs=outputs,
+                  read_timeout=read_timeout, max_attempts=max_attempts)  # fmt: skip

@@ -3,6 +3,8 @@
 import argparse
 import json
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from ops import target
+from ops.__main__ import main as ops_main
 from ops.target import Target, TargetError, add_target_arguments, local_target, make_client, resolve, stack_target
 
 
@@ -84,7 +87,7 @@ def stubbed_cloudformation(monkeypatch: pytest.MonkeyPatch, answer: dict[str, An
     else:
         stubber.add_response("describe_stacks", answer, {"StackName": "app"})
     stubber.activate()
-    monkeypatch.setattr(target, "make_client", lambda service, region=None: client)
+    monkeypatch.setattr(target, "make_client", lambda service, region=None, **_: client)
     return stubber
 
 
@@ -127,3 +130,52 @@ def test_local_clients_use_the_stacks_endpoint_and_credentials_only(aws_env: Non
     assert client.meta.endpoint_url == "http://127.0.0.1:9229"
     assert client.meta.region_name == "eu-west-2"
     assert client._request_signer._credentials.access_key == "local"
+
+
+def test_timeout_and_attempts_reach_every_client_of_the_target(aws_env: None) -> None:
+    found = resolve(
+        parse("--user-pool-id", "us-east-1_abc", "--table-name", "t", "--timeout", "2.5", "--attempts", "2")
+    )
+    config = found.client("cognito-idp").meta.config
+    assert (config.read_timeout, config.connect_timeout) == (2.5, target.CONNECT_TIMEOUT_SECONDS)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--timeout", "0"), "argument --timeout: must be more than 0: '0'"),
+        (("--timeout", "soon"), "argument --timeout: not a number: 'soon'"),
+        (("--attempts", "-1"), "argument --attempts: must be more than 0: '-1'"),
+        (("--attempts", "1.5"), "argument --attempts: not a number: '1.5'"),
+    ],
+)
+def test_a_timeout_or_attempts_that_is_not_a_positive_number_is_refused(
+    argv: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse("--user-pool-id", "us-east-1_abc", "--table-name", "t", *argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_command_gives_up_on_an_aws_that_never_answers_after_timeout_times_attempts(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an AWS endpoint that accepts connections and never answers
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+
+        # When an export waits at most 0.5 s per request, twice
+        started = time.monotonic()
+        status = ops_main(["export", "abc", "--output", str(tmp_path / "out.json"), "--user-pool-id", "us-east-1_abc",
+                           "--table-name", "t", "--timeout", "0.5", "--attempts", "2"])  # fmt: skip
+        elapsed = time.monotonic() - started
+
+    # Then it fails with the reason within the two waits and one backoff, not the default's minutes
+    assert status == 1
+    assert "export of abc failed (ReadTimeoutError)" in capsys.readouterr().err
+    assert elapsed < 4.0
+    assert not (tmp_path / "out.json").exists()
