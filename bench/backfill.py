@@ -12,10 +12,7 @@ less than ``1 / rate`` (docs/migration.md#backfill).
 from __future__ import annotations
 
 import contextlib
-import json
-import random
 import tempfile
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lifecycle.pacing import TokenBucket, most_in_window
+from local.support import attributes_of, mixed_users
 from ops.backfill import DEFAULT_RATE, Backfill, Interrupted, Tally
 from shared.profile import Profile, profile_from_cognito
 from shared.repository import VersionConflict
@@ -46,55 +44,6 @@ class SimulatedClock:
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
-
-
-# --- users ----------------------------------------------------------------------------------------
-
-KINDS = ("email", "google", "apple", "admin", "unconfirmed", "invalid")
-WEIGHTS = (40, 20, 15, 15, 5, 5)
-
-
-def mixed_users(count: int, seed: int = 7) -> list[dict[str, Any]]:
-    """ListUsers entries: email sign-ups, Google and Apple users, admin-created, unconfirmed, and
-    users with attribute values that fit no field; ``Kind`` says which."""
-    chance = random.Random(seed)
-    users = []
-    for index in range(count):
-        kind = chance.choices(KINDS, WEIGHTS)[0]
-        sub = str(uuid.UUID(int=chance.getrandbits(128), version=4))
-        email = f"user{index}@example.com"
-        attributes = {"sub": sub, "email": email, "email_verified": "true"}
-        status, username = "CONFIRMED", sub
-        if kind == "email":
-            attributes |= {"name": f"User {index}", "locale": "en-GB"}
-        elif kind in ("google", "apple"):
-            provider = "Google" if kind == "google" else "SignInWithApple"
-            user_id = str(10**20 + index)
-            username, status = f"{provider}_{user_id}", "EXTERNAL_PROVIDER"
-            identities = [{"userId": user_id, "providerName": provider, "providerType": provider, "primary": "true"}]
-            attributes["identities"] = json.dumps(identities)
-            if kind == "google":
-                attributes |= {"name": f"Googler {index}", "picture": f"https://lh3.example/{index}"}
-            else:
-                attributes |= {"given_name": "Apple", "family_name": f"User{index}"}
-        elif kind == "admin":
-            status, attributes["email_verified"] = "FORCE_CHANGE_PASSWORD", "false"
-        elif kind == "unconfirmed":
-            status, attributes["email_verified"] = "UNCONFIRMED", "false"
-        else:  # values no field accepts: a locale that is no language tag, a picture that is not https
-            attributes |= {"locale": "not a locale", "picture": f"http://insecure.example/{index}", "name": "Bad\u0007"}
-        users.append({
-            "Kind": kind,  # not ListUsers': which of KINDS the user is, for tests
-            "Username": username,
-            "Attributes": [{"Name": name, "Value": value} for name, value in attributes.items()],
-            "UserStatus": status,
-            "Enabled": True,
-        })  # fmt: skip
-    return users
-
-
-def attributes_of(entry: Mapping[str, Any]) -> dict[str, str]:
-    return {item["Name"]: item["Value"] for item in entry["Attributes"]}
 
 
 # --- fakes ------------------------------------------------------------------------------------------

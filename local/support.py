@@ -1,6 +1,6 @@
 """The support code tests, `make bench`, `make events` and the local stack share: one Lambda
 context, one call recorder, one moto stack built from template.yaml, one stream reader and
-``deliver``, and template.yaml as data.
+``deliver``, template.yaml as data, and mixed Cognito users (``mixed_users``).
 
 Standard library only at import: processes that run a function as Lambda does (python3.13
 with only boto3, the function's code on sys.path, not the repository) load this file by path
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -240,6 +241,56 @@ def transformed(**parameters: str) -> dict[str, Any]:
 def transformed_of_type(document: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     """Every resource of a type in a transformed template, by logical id."""
     return {name: body for name, body in document["Resources"].items() if body["Type"] == kind}
+
+
+# --- Cognito users -------------------------------------------------------------------------
+
+KINDS = ("email", "google", "apple", "admin", "unconfirmed", "invalid")
+WEIGHTS = (40, 20, 15, 15, 5, 5)
+
+
+def mixed_users(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """ListUsers entries: email sign-ups, Google and Apple users, admin-created, unconfirmed, and
+    users with attribute values that fit no field; ``Kind`` says which. The same ``seed`` gives the same users."""
+    chance = random.Random(seed)  # noqa: S311 - test users, not secrets
+    users = []
+    for index in range(count):
+        kind = chance.choices(KINDS, WEIGHTS)[0]
+        sub = str(uuid.UUID(int=chance.getrandbits(128), version=4))
+        email = f"user{index}@example.com"
+        attributes = {"sub": sub, "email": email, "email_verified": "true"}
+        status, username = "CONFIRMED", sub
+        if kind == "email":
+            attributes |= {"name": f"User {index}", "locale": "en-GB"}
+        elif kind in ("google", "apple"):
+            provider = "Google" if kind == "google" else "SignInWithApple"
+            user_id = str(10**20 + index)
+            username, status = f"{provider}_{user_id}", "EXTERNAL_PROVIDER"
+            identities = [{"userId": user_id, "providerName": provider, "providerType": provider, "primary": "true"}]
+            attributes["identities"] = json.dumps(identities)
+            if kind == "google":
+                attributes |= {"name": f"Googler {index}", "picture": f"https://lh3.example/{index}"}
+            else:
+                attributes |= {"given_name": "Apple", "family_name": f"User{index}"}
+        elif kind == "admin":
+            status, attributes["email_verified"] = "FORCE_CHANGE_PASSWORD", "false"
+        elif kind == "unconfirmed":
+            status, attributes["email_verified"] = "UNCONFIRMED", "false"
+        else:  # values no field accepts: a locale that is no language tag, a picture that is not https
+            attributes |= {"locale": "not a locale", "picture": f"http://insecure.example/{index}", "name": "Bad\u0007"}
+        users.append({
+            "Kind": kind,  # not ListUsers': which of KINDS the user is, for tests
+            "Username": username,
+            "Attributes": [{"Name": name, "Value": value} for name, value in attributes.items()],
+            "UserStatus": status,
+            "Enabled": True,
+        })  # fmt: skip
+    return users
+
+
+def attributes_of(entry: Mapping[str, Any]) -> dict[str, str]:
+    """A ListUsers entry's attributes as a dict."""
+    return {item["Name"]: item["Value"] for item in entry["Attributes"]}
 
 
 # --- AWS calls ------------------------------------------------------------------------------

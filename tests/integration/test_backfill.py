@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from bench.backfill import attributes_of, mixed_users
 from lifecycle.pacing import TokenBucket
 from local.stack import Stack
+from local.support import attributes_of, mixed_users
 from ops.backfill import Backfill, Interrupted
 from shared.profile import Profile, profile_from_cognito
 from shared.repository import ProfileRepository

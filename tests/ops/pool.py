@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.backfill import attributes_of
-from local.support import ACCOUNT_ID, REGION, MotoStack
+from local.support import ACCOUNT_ID, REGION, MotoStack, attributes_of
 from shared.profile import Profile, profile_from_cognito
 
 
 def add_users(stack: MotoStack, entries: list[dict[str, Any]]) -> None:
-    """ListUsers entries (``bench.backfill.mixed_users``) as users of the stack's pool, subs kept."""
+    """ListUsers entries (``local.support.mixed_users``) as users of the stack's pool, subs kept."""
     from moto.cognitoidp.models import CognitoIdpUser, cognitoidp_backends
 
     users = cognitoidp_backends[ACCOUNT_ID][REGION].user_pools[stack.user_pool_id].users

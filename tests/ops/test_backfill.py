@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from bench.backfill import attributes_of, mixed_users
 from lifecycle.pacing import TokenBucket, most_in_window
-from local.support import MotoStack
+from local.support import MotoStack, attributes_of, mixed_users
 from ops.__main__ import main
 from ops.backfill import Backfill, Interrupted, Outcome, Tally
 from shared.profile import Profile, profile_from_cognito
