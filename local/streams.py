@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.template import ACCOUNT_ID, REGION, TemplateError
+from shared.aws import error_code
 
 log = logging.getLogger("local.streams")
 Record = dict[str, Any]
@@ -218,6 +219,8 @@ class _Shard:
     shard_id: str
     parent: str | None
     iterator: str | None
+    position: str = "TRIM_HORIZON"  # where its first iterator started
+    last_sequence: str | None = None  # the SequenceNumber of the last record read from it
     buffer: list[Record] = field(default_factory=list)
     first_buffered: float = 0.0
 
@@ -246,7 +249,7 @@ class MappingPoller(threading.Thread):
                 iterator = self.streams.get_shard_iterator(
                     StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=position
                 )["ShardIterator"]
-                self.shards[shard_id] = _Shard(shard_id, shard.get("ParentShardId"), iterator)
+                self.shards[shard_id] = _Shard(shard_id, shard.get("ParentShardId"), iterator, position)
         self._described = time.monotonic()
 
     def stop(self) -> None:
@@ -275,9 +278,18 @@ class MappingPoller(threading.Thread):
 
     def _poll(self, shard: _Shard) -> None:
         if shard.iterator:
-            response = self.streams.get_records(ShardIterator=shard.iterator, Limit=1000)
+            try:
+                response = self.streams.get_records(ShardIterator=shard.iterator, Limit=1000)
+            except Exception as exc:
+                if error_code(exc) != "TrimmedDataAccessException":
+                    raise
+                shard.iterator = self._reopen(shard)
+                return
             shard.iterator = response.get("NextShardIterator")
-            fresh = [lambda_record(record, self.stream_arn) for record in response.get("Records", [])]
+            records = response.get("Records", [])
+            if records:
+                shard.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
+            fresh = [lambda_record(record, self.stream_arn) for record in records]
             if fresh and not shard.buffer:
                 shard.first_buffered = time.monotonic()
             shard.buffer.extend(record for record in fresh if self.spec.matches(record))
@@ -292,6 +304,20 @@ class MappingPoller(threading.Thread):
         if not shard.iterator and not shard.buffer:  # closed and drained
             del self.shards[shard.shard_id]
             self.finished.add(shard.shard_id)
+
+    def _reopen(self, shard: _Shard) -> str:
+        """A new iterator for ``shard``, right after the last record read from it (where it started if none was).
+
+        DynamoDB Local declares an iterator trimmed when it was taken while its shard held no record and
+        another table was written before the shard's first record; retried, it would fail forever.
+        """
+        if shard.last_sequence is None:
+            where = {"ShardIteratorType": shard.position}
+        else:
+            where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": shard.last_sequence}
+        log.info("stream mapping %s: iterator of %s refused as trimmed; reopened", self.spec.name, shard.shard_id)
+        answer = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard.shard_id, **where)
+        return str(answer["ShardIterator"])
 
     def _give_up(self, failed: FailedBatch, shard_id: str) -> None:
         destination = self.spec.on_failure or ""

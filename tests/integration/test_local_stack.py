@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 
 from local import scenario
 from local.stack import Stack
+from local.streams import MappingPoller, MappingSpec
+from local.support import create_table_kwargs
 
 pytestmark = pytest.mark.integration
 BROKEN = Path(__file__).resolve().parent  # broken.py: a handler that prints, then raises
@@ -152,6 +154,38 @@ def test_stream_handler_failure_ends_in_the_on_failure_destination(stack: Stack)
     assert key.startswith(f"aws/lambda/{poller.spec.esm_uuid}/{batch['shardId']}/")
     assert [item["dynamodb"]["Keys"]["user_id"]["S"] for item in record["payload"]["Records"]] == [user_id]
     assert record["payload"]["Records"][0]["dynamodb"]["SequenceNumber"] == batch["startSequenceNumber"]
+
+
+def test_a_stream_mapping_still_delivers_when_another_table_was_written_before_its_tables_first_record(
+    stack: Stack,
+) -> None:
+    # Given a mapping on the stream of a table that has never held a record, and a second table
+    dynamodb, tag = stack.client("dynamodb"), uuid.uuid4().hex[:8]
+    watched, other = f"watched-{tag}", f"other-{tag}"
+    arn = dynamodb.create_table(**create_table_kwargs("ProfileTable", watched))["TableDescription"]["LatestStreamArn"]
+    dynamodb.create_table(**create_table_kwargs("ProfileTable", other))
+    delivered: list[dict[str, Any]] = []
+
+    def invoke(batch: list[dict[str, Any]]) -> tuple[None, None]:
+        delivered.extend(batch)
+        return None, None
+
+    poller = MappingPoller(MappingSpec("watched", "none"), stack.client("dynamodbstreams"), None, arn, invoke)
+    poller.start()
+    try:
+        # When the second table is written first (DynamoDB Local then calls the mapping's iterator trimmed)
+        dynamodb.put_item(TableName=other, Item={"user_id": {"S": "elsewhere"}})
+        time.sleep(0.2)  # polls in between, as the stack's pollers would
+        dynamodb.put_item(TableName=watched, Item={"user_id": {"S": "first"}})
+        # Then the table's first record still reaches the function, once
+        scenario.wait_for(lambda: delivered or None, "the watched table's first record")
+        time.sleep(0.2)
+        assert [record["dynamodb"]["Keys"]["user_id"]["S"] for record in delivered] == ["first"]
+    finally:
+        poller.stop()
+        poller.join(timeout=2)
+        for table in (watched, other):
+            dynamodb.delete_table(TableName=table)
 
 
 def test_invoke_api_reports_a_handler_exception_like_lambda(stack: Stack) -> None:
