@@ -13,12 +13,14 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import signal
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -291,6 +293,89 @@ def mixed_users(count: int, seed: int = 7) -> list[dict[str, Any]]:
 def attributes_of(entry: Mapping[str, Any]) -> dict[str, str]:
     """A ListUsers entry's attributes as a dict."""
     return {item["Name"]: item["Value"] for item in entry["Attributes"]}
+
+
+# --- cognito-local holding many users ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeededPool:
+    """The one user pool of a cognito-local started by ``seeded_cognito_local``."""
+
+    user_pool_id: str
+    endpoint: str  # cognito-local's own URL
+    path: Path  # the pool's file in cognito-local's data directory
+
+    def client(self) -> Any:
+        """A cognito-idp client of this cognito-local."""
+        from local.stack import local_client
+
+        return local_client("cognito-idp", self.endpoint)
+
+
+def cognito_local_record(entry: Mapping[str, Any], when: datetime) -> dict[str, Any]:
+    """The record cognito-local 5.3.0 keeps for a ListUsers ``entry`` (as ``mixed_users`` makes), in the shape
+    its AdminCreateUser saves: the attributes sorted by name, the temporary password it gives (a federated
+    user's too: each of its records holds a password), dates as JavaScript's ``toISOString``; an unconfirmed
+    user also holds the confirmation code, as SignUp saves it."""
+    from local.processes import COGNITO_LOCAL_CODE
+
+    stamp = when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    record = {
+        "Username": entry["Username"],
+        "Password": COGNITO_LOCAL_CODE,
+        "Attributes": sorted(({"Name": a["Name"], "Value": a["Value"]} for a in entry["Attributes"]), key=_name),
+        "Enabled": entry.get("Enabled", True),
+        "UserStatus": entry["UserStatus"],
+        "UserCreateDate": stamp,
+        "UserLastModifiedDate": stamp,
+        "RefreshTokens": [],
+    }
+    if entry["UserStatus"] == "UNCONFIRMED":
+        record["ConfirmationCode"] = COGNITO_LOCAL_CODE
+    return record
+
+
+def _name(attribute: Mapping[str, str]) -> str:
+    return attribute["Name"]
+
+
+@contextmanager
+def seeded_cognito_local(entries: Sequence[Mapping[str, Any]], pool_name: str = "seeded") -> Iterator[SeededPool]:
+    """A cognito-local of its own, stopped on exit, whose one user pool holds ``entries`` (ListUsers entries:
+    user names, attributes and statuses kept, federated users included, which cognito-local cannot make).
+
+    Its AdminCreateUser rewrites the pool's whole file for each user, so 5,000 users take minutes that way;
+    written straight into the file they take a second. cognito-local reads a pool's file only when it starts
+    (its README: edit the file, then restart), so it starts once for CreateUserPool to write the pool's file
+    (the pool's settings are its own), stops, gets the users in that file, and starts again."""
+    from local import processes
+    from local.stack import local_client
+
+    supervisor = processes.Supervisor()
+    try:
+        home, port = supervisor.workdir / "cognito", processes.free_port()
+        config = {"ServerConfig": {"hostname": "127.0.0.1", "port": port}}
+        endpoint = f"http://127.0.0.1:{port}"
+
+        def start(name: str) -> processes.Child:
+            child = processes.start_cognito_local(supervisor, home, config, name)
+            processes.wait_until(lambda: processes.http_ok(f"{endpoint}/health"), child)
+            return child
+
+        first = start("cognito-local-empty")
+        pool_id = local_client("cognito-idp", endpoint).create_user_pool(PoolName=pool_name)["UserPool"]["Id"]
+        first.kill(signal.SIGTERM)
+        first.process.wait(timeout=10)
+        path = home / ".cognito" / "db" / f"{pool_id}.json"
+        stored = json.loads(path.read_text())
+        now = datetime.now(UTC)
+        stored["Users"] = {entry["Username"]: cognito_local_record(entry, now) for entry in entries}
+        path.write_text(json.dumps(stored, indent=2))
+        start("cognito-local")
+        yield SeededPool(pool_id, endpoint, path)
+    finally:
+        supervisor.stop()
 
 
 # --- AWS calls ------------------------------------------------------------------------------

@@ -1,15 +1,28 @@
-"""`python -m ops backfill` on the local stack: cognito-local's ListUsers into DynamoDB Local's table.
+"""`python -m ops backfill` on the local stack: 5,000 users read with cognito-local's ListUsers, their
+profiles written to a table in DynamoDB Local.
 
-200 users, not the issue's 5,000 (those run on moto, tests/ops/test_backfill.py): here the test takes
-about 20 s on the loaded 2-core machine, most of it 200 AdminCreateUser calls, so 5,000 would take
-minutes. The users live in a pool of their own, so the session's other tests never see the backfill's
-writes. cognito-local ignores ListUsers' Limit and answers every user on one page: the kill here comes
-between that page's writes and its checkpoint (the moto tests also kill between pages).
+The users (``mixed_users``: email, Google, Apple, admin-created, unconfirmed, invalid values) are written
+straight into the pool file of a cognito-local of the test's own (``local.support.seeded_cognito_local``:
+the stack's cognito-local 5.3.0, another process on another port). Its AdminCreateUser rewrites the whole
+file for each user, which makes 5,000 a matter of minutes, and cannot make federated users. The profiles
+go to a table of the test's own in the stack's DynamoDB Local (template.yaml's key schema, no stream):
+5,000 writes to the stack's table would queue 5,000 events ahead of the other tests' in its stream handlers
+and consumer queue.
+
+cognito-local 5.3.0 ignores ListUsers' Limit and never returns a PaginationToken: all 5,000 users come on one
+page. So the kill comes between that page's writes and its checkpoint, the resume lists the page again, and
+with one ListUsers call a run the rate is never approached: what is checked here is that every ListUsers
+request sent over HTTP took a token from the bucket first. The rate itself over 84 pages, and kills between
+pages, are tested on moto (tests/ops/test_backfill.py).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,84 +30,139 @@ import pytest
 
 from lifecycle.pacing import TokenBucket
 from local.stack import Stack
-from local.support import attributes_of, mixed_users
+from local.support import attributes_of, create_table_kwargs, mixed_users, seeded_cognito_local
 from ops.backfill import Backfill, Interrupted
 from shared.profile import Profile, profile_from_cognito
-from shared.repository import ProfileRepository
+from shared.repository import ProfileRepository, from_dynamodb
 
 pytestmark = pytest.mark.integration
-USERS = 200
+USERS = 5000
+RATE = 15.0
+WORKERS = 4
 
 
 class DiesAfter(ProfileRepository):
-    """A repository whose process is killed right after it has created ``writes`` profiles."""
+    """A repository whose process is killed once it has created ``writes`` profiles: no call starts after
+    that; the calls already under way (other workers') finish, as requests already sent would."""
 
     def __init__(self, client: Any, table: str, writes: int) -> None:
         super().__init__(client, table)
-        self.writes = writes
+        self.left = writes
+        self.created: dict[str, Profile] = {}  # each profile it created, by sub
+        self.lock = threading.Lock()
 
     def create_if_absent(self, profile: Profile) -> tuple[Profile, bool]:
+        with self.lock:
+            if self.left <= 0:
+                raise Interrupted
         result = super().create_if_absent(profile)
-        self.writes -= result[1]
-        if self.writes == 0:
-            raise Interrupted
+        with self.lock:
+            if result[1]:
+                self.created[profile.user_id] = profile
+                self.left -= 1
+            if self.left <= 0:
+                raise Interrupted
         return result
 
 
-def test_200_users_killed_mid_page_and_resumed_each_get_one_profile_and_keep_edits(
-    stack: Stack, tmp_path: Path
+class NotedBucket(TokenBucket):
+    """A token bucket that notes when it hands out each token."""
+
+    def __init__(self, rate: float, granted: list[float]) -> None:
+        super().__init__(rate)
+        self.granted = granted
+
+    def acquire(self, tokens: float = 1.0) -> None:
+        super().acquire(tokens)
+        self.granted.append(time.monotonic())
+
+
+@pytest.fixture
+def table(stack: Stack) -> Iterator[str]:
+    """A profile table of the test's own in the stack's DynamoDB Local (see the module doc)."""
+    dynamodb = stack.client("dynamodb")
+    name = f"backfill-{uuid.uuid4().hex[:8]}"
+    kwargs = {key: value for key, value in create_table_kwargs("ProfileTable", name).items() if "Stream" not in key}
+    dynamodb.create_table(**kwargs)
+    yield name
+    dynamodb.delete_table(TableName=name)
+
+
+def test_5000_mixed_users_killed_at_half_and_resumed_each_get_one_profile_and_keep_edits(
+    stack: Stack, table: str, tmp_path: Path
 ) -> None:
-    # Given a pool of 200 admin-created users of every kind (sub kept), every 20th with an edited profile
-    cognito = stack.client("cognito-idp")
-    pool_id = cognito.create_user_pool(PoolName=f"backfill-{uuid.uuid4().hex[:8]}")["UserPool"]["Id"]
-    entries = [entry for entry in mixed_users(260, seed=4) if entry["UserStatus"] != "UNCONFIRMED"][:USERS]
-    for entry in entries:
+    # Given 5,000 users of every kind in cognito-local (subs, user names and statuses kept),
+    # every 20th confirmed one with a profile the user and an admin edited before the backfill
+    entries = mixed_users(USERS, seed=4)
+    confirmed = [entry for entry in entries if entry["UserStatus"] != "UNCONFIRMED"]
+    dynamodb = stack.client("dynamodb")
+    repo = ProfileRepository(dynamodb, table)
+
+    def edit(entry: dict[str, Any]) -> Profile:
         attributes = attributes_of(entry)
-        cognito.admin_create_user(
-            UserPoolId=pool_id,
-            Username=attributes["email"],
-            MessageAction="SUPPRESS",
-            UserAttributes=[{"Name": name, "Value": value} for name, value in attributes.items()],
-        )
-    table = stack.client("dynamodb")
-    repo = ProfileRepository(table, stack.table_name)
-    listed = {_sub(user): user for user in cognito.list_users(UserPoolId=pool_id)["Users"]}
-    assert set(listed) == {attributes_of(entry)["sub"] for entry in entries}
-    edited = {}
-    for entry in entries[::20]:
-        sub = attributes_of(entry)["sub"]
-        attributes = _attributes(listed[sub])
-        created, _ = profile_from_cognito(sub, listed[sub]["Username"], attributes)
+        created, _ = profile_from_cognito(attributes["sub"], entry["Username"], attributes)
         repo.create_if_absent(created)
-        edited[sub] = repo.update(sub, {"display_name": "Edited", "plan": "team"}, expected_version=created.version)
+        return repo.update(created.user_id, {"display_name": "Edited", "plan": "team"}, created.version)
+
+    with ThreadPoolExecutor(WORKERS) as workers:
+        edited = {profile.user_id: profile for profile in workers.map(edit, confirmed[::20])}
+    fresh = len(confirmed) - len(edited)
     path = tmp_path / "backfill.json"
+    granted: list[float] = []  # when the buckets handed out a token
+    sent: list[float] = []  # when a ListUsers request went out
+    with seeded_cognito_local(entries) as pool:
+        cognito = pool.client()
+        # each ListUsers request as it is sent, after the bucket's own handler (registered first) gave it a token
+        cognito.meta.events.register(
+            "before-send.cognito-identity-provider.ListUsers", lambda **_: sent.append(time.monotonic())
+        )
 
-    def run(repository: ProfileRepository) -> Backfill:
-        return Backfill(cognito, repository, pool_id, stack.table_name, TokenBucket(15), checkpoint_path=path)
+        def run(repository: ProfileRepository) -> Backfill:
+            bucket = NotedBucket(RATE, granted)
+            return Backfill(
+                cognito, repository, pool.user_pool_id, table, bucket, checkpoint_path=path, workers=WORKERS
+            )
 
-    # When the run is killed after 100 creates, before its only page's checkpoint, then started again
-    with pytest.raises(Interrupted):
-        run(DiesAfter(table, stack.table_name, writes=100)).run()
-    assert not path.exists()
-    tally = run(repo).run()
-    # Then every user is counted once: 90 created now; the 100 made before the kill and the 10 edited, unchanged
+        # When the run is killed after half of the profiles it creates, before its only page's checkpoint,
+        # then started again with the same checkpoint file
+        dying = DiesAfter(dynamodb, table, writes=fresh // 2)
+        with pytest.raises(Interrupted):
+            run(dying).run()
+        assert not path.exists()
+        tally = run(repo).run()
+
+    # Then every user is counted once: the profiles made before the kill and the edited ones unchanged,
+    # the rest created, the unconfirmed skipped
+    made = len(dying.created)
+    assert fresh // 2 <= made < fresh // 2 + WORKERS
     assert (tally.users, tally.pages, tally.requests) == (USERS, 1, 1)
-    assert (tally.created, tally.unchanged, tally.updated) == (USERS - len(edited) - 100, 100 + len(edited), 0)
-    # and each profile is what the triggers' mapping gives, the edited ones with their edits and version
-    for sub, user in listed.items():
-        profile = repo.get(sub)
-        assert profile is not None
-        if sub in edited:
-            assert profile.version == edited[sub].version
+    assert (tally.created, tally.unchanged, tally.updated) == (fresh - made, made + len(edited), 0)
+    assert tally.skipped == {"unconfirmed": USERS - len(confirmed)}
+    assert tally.error_count == 0
+    # and ListUsers was sent once a run, each request only after the bucket gave it a token
+    assert len(sent) == len(granted) == 2
+    assert all(token <= request for token, request in zip(granted, sent, strict=True))
+    # and the table holds exactly the confirmed users' profiles: what the triggers' mapping gives, made once
+    # (those created before the kill keep their creation time), the edited ones with their edits and version
+    stored = _scan(dynamodb, table)
+    assert set(stored) == {attributes_of(entry)["sub"] for entry in confirmed}
+    for entry in confirmed:
+        attributes = attributes_of(entry)
+        profile = stored[attributes["sub"]]
+        if profile.user_id in edited:
+            assert profile.version == edited[profile.user_id].version
             assert (profile.fields["display_name"], profile.fields["plan"]) == ("Edited", "team")
             continue
-        expected, _ = profile_from_cognito(sub, user["Username"], _attributes(user))
-        assert dict(profile.fields) == dict(expected.fields)
+        expected, _ = profile_from_cognito(attributes["sub"], entry["Username"], attributes)
+        assert (profile.username, dict(profile.fields)) == (expected.username, dict(expected.fields))
+        if profile.user_id in dying.created:
+            assert profile == dying.created[profile.user_id]
 
 
-def _attributes(user: dict[str, Any]) -> dict[str, str]:
-    return {item["Name"]: item.get("Value", "") for item in user["Attributes"]}
-
-
-def _sub(user: dict[str, Any]) -> str:
-    return _attributes(user)["sub"]
+def _scan(dynamodb: Any, table: str) -> dict[str, Profile]:
+    pages = dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    return {
+        profile.user_id: profile
+        for page in pages
+        for profile in (Profile.from_item(from_dynamodb(item)) for item in page["Items"])
+    }
