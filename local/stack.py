@@ -2,7 +2,7 @@
 
 ``Stack`` starts the three components on free ports, creates the table, the user pool and
 its client, the queues, buckets, event buses and rules the template declares, starts the
-template's functions behind Lambda's Invoke API and runs their stream event source
+template's functions behind Lambda's Invoke API and runs their stream and SQS event source
 mappings. ``stop`` (also on exit, Ctrl-C or SIGTERM) leaves nothing running.
 """
 
@@ -24,8 +24,19 @@ from local import processes
 from local.cognito_local import PoolBehaviour
 from local.http_api import ApiServer, api_settings, routes
 from local.lambda_runtime import InvokeServer, Runtime, function_arn
+from local.queues import QueuePoller, QueueSpec
 from local.streams import MappingPoller, MappingSpec
-from local.template import REGION, STACK_NAME, Resolver, function_of, functions, load_template, stream_sources
+from local.template import (
+    REGION,
+    STACK_NAME,
+    Resolver,
+    TemplateError,
+    function_of,
+    functions,
+    load_template,
+    queue_sources,
+    stream_sources,
+)
 
 ROOT = processes.ROOT
 STATE_FILE = ROOT / ".cache" / "local" / "stack.json"
@@ -103,7 +114,8 @@ class Stack:
         self.api: ApiServer | None = None
         self.runtime: Runtime | None = None
         self.endpoints: Endpoints | None = None
-        self.pollers: list[MappingPoller] = []
+        self.pollers: list[MappingPoller] = []  # the stream event source mappings
+        self.queue_pollers: list[QueuePoller] = []  # the SQS event sources
         self.queue_urls: dict[str, str] = {}  # logical id -> URL
         self.buckets: dict[str, str] = {}  # logical id -> bucket name
         self.user_pool_id = self.client_id = self.table_name = self.stream_arn = ""
@@ -177,11 +189,12 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        for poller in self.pollers:
+        pollers: list[MappingPoller | QueuePoller] = [*self.pollers, *self.queue_pollers]
+        for poller in pollers:
             poller.stop()
-        for poller in self.pollers:
+        for poller in pollers:
             poller.join(timeout=2)
-        self.pollers = []
+        self.pollers, self.queue_pollers = [], []
         if self.api is not None:
             self.api.stop()
             self.api = None
@@ -300,7 +313,7 @@ class Stack:
             group = _kept(props, "UserPoolId", "GroupName", "Description", "Precedence")
             refs[name] = cognito.create_group(**group)["Group"]["GroupName"]
 
-    # --- functions and their stream mappings -----------------------------------------
+    # --- functions and their event sources ---------------------------------------------
 
     def trigger_functions(self) -> dict[str, str]:
         """The functions the user pool's LambdaConfig names, by trigger (PostConfirmation, PreTokenGeneration, ...)."""
@@ -344,22 +357,45 @@ class Stack:
         self.server.pool, self.server.runtime = self.pool_behaviour(), self.runtime
         for source in stream_sources(self.template):
             props = self.resolver.resolve(source.properties)
-            if (
-                source.function in self.specs
-                and self.resolver.included(source.logical_id)
-                and props.get("Enabled", True) not in (False, "false")
-            ):
+            if self._runs(source.function, source.logical_id, props):
                 spec = MappingSpec.from_template(source.function, source.event, props)
                 poller = MappingPoller(
                     spec,
                     self.client("dynamodbstreams"),
                     self.client("s3"),
                     str(props.get("Stream") or self.stream_arn),
-                    functools.partial(self._invoke_batch, source.function),
+                    functools.partial(self._invoke_batch, "stream", source.function),
                 )
                 poller.start()
                 self.pollers.append(poller)
+        self._poll_queues()
         self._serve_api()
+
+    def _runs(self, function: str, logical_id: str, props: dict[str, Any]) -> bool:
+        """Whether an event source runs here: its function and resource exist, and it is enabled."""
+        return (
+            function in self.specs
+            and self.resolver.included(logical_id)
+            and props.get("Enabled", True) not in (False, "false")
+        )
+
+    def _poll_queues(self) -> None:
+        """The template's SQS event sources, each polled for its function as Lambda's SQS poller does."""
+        urls = {self.resolver.attributes[(name, "Arn")]: url for name, url in self.queue_urls.items()}
+        for source in queue_sources(self.template):
+            props = self.resolver.resolve(source.properties)
+            if self._runs(source.function, source.logical_id, props):
+                spec = QueueSpec.from_template(source.function, source.event, props)
+                if spec.queue_arn not in urls:
+                    raise TemplateError(f"{spec.name}: {spec.queue_arn} is not a queue of this stack")
+                poller = QueuePoller(
+                    spec,
+                    self.client("sqs"),
+                    urls[spec.queue_arn],
+                    functools.partial(self._invoke_batch, "sqs", source.function),
+                )
+                poller.start()
+                self.queue_pollers.append(poller)
 
     def _serve_api(self) -> None:
         """The template's HTTP API on loopback, its JWT authorizer trusting cognito-local (docs/local.md)."""
@@ -386,9 +422,9 @@ class Stack:
         invocation = self.runtime.invoke(name, event, source=f"api {event['routeKey']}")
         return invocation.function_error, invocation.result()
 
-    def _invoke_batch(self, name: str, records: list[dict[str, Any]]) -> tuple[str | None, Any]:
+    def _invoke_batch(self, source: str, name: str, records: list[dict[str, Any]]) -> tuple[str | None, Any]:
         assert self.runtime is not None
-        invocation = self.runtime.invoke(name, {"Records": records}, source="stream")
+        invocation = self.runtime.invoke(name, {"Records": records}, source=source)
         return invocation.function_error, invocation.result()
 
     def outputs(self) -> dict[str, str]:

@@ -226,6 +226,28 @@ def stream_sources(template: dict[str, Any]) -> list[StreamSource]:
     return found
 
 
+@dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source of the template: a function's SAM event of ``Type: SQS`` (properties unresolved)."""
+
+    function: str  # the function's logical id
+    event: str  # the SAM event's name
+    logical_id: str  # the resource whose Condition decides whether it exists: the function
+    properties: dict[str, Any]  # SAM's names: Queue for the queue ARN, BatchSize, FunctionResponseTypes, ...
+
+
+def queue_sources(template: dict[str, Any]) -> list[QueueSource]:
+    """Every SQS event source the template declares as a SAM event. An ``AWS::Lambda::EventSourceMapping``
+    on a queue (the example consumer's) is not one of them: the demo and the tests read that queue
+    themselves, as their inbox (docs/local.md)."""
+    return [
+        QueueSource(logical_id, event_name, logical_id, dict(event.get("Properties") or {}))
+        for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items()
+        for event_name, event in ((resource.get("Properties") or {}).get("Events") or {}).items()
+        if event.get("Type") == "SQS"
+    ]
+
+
 def _is_stream(template: dict[str, Any], arn: Any) -> bool:
     """Whether an event source is a DynamoDB table's stream (``!GetAtt Table.StreamArn`` or a literal ARN)."""
     if isinstance(arn, dict) and "Fn::GetAtt" in arn:
