@@ -291,15 +291,15 @@ def federated(provider: str, provider_user_id: str, email: str, attributes: Mapp
     return FederatedUser(provider, provider_user_id, email, attributes, str(uuid.uuid4()))
 
 
-def _event(stack: Stack, user: FederatedUser, source: str, version: str) -> dict[str, Any]:
+def _event(stack: Stack, username: str, attributes: Mapping[str, str], source: str, version: str) -> dict[str, Any]:
     return {
         "version": version,
         "region": "us-east-1",
         "userPoolId": stack.user_pool_id,
-        "userName": user.username,
+        "userName": username,
         "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": stack.client_id},
         "triggerSource": source,
-        "request": {"userAttributes": user.user_attributes()},
+        "request": {"userAttributes": dict(attributes)},
         "response": {},
     }
 
@@ -317,6 +317,20 @@ def invoke(stack: Stack, function: str, event: Any) -> tuple[str | None, Any]:
     return response.get("FunctionError"), json.loads(response["Payload"].read() or b"null")
 
 
+def sign_in_event(stack: Stack, username: str) -> dict[str, Any]:
+    """The pre-token generation event Cognito sends when ``username`` signs in with a password
+    (``TokenGeneration_Authentication``), the user's attributes as the pool holds them now, in the
+    version the pool's LambdaConfig names. Invoked later (``invoke``), it is a sign-in that was in
+    flight at this moment."""
+    from local.cognito_local import adapt_event
+
+    user = stack.client("cognito-idp").admin_get_user(UserPoolId=stack.user_pool_id, Username=username)
+    attributes = {item["Name"]: item["Value"] for item in user["UserAttributes"]}
+    attributes["cognito:user_status"] = user["UserStatus"]
+    event = _event(stack, user["Username"], attributes, "TokenGeneration_Authentication", "0")
+    return adapt_event(event, stack.pool_behaviour())  # the version, groups, scopes and email_verified Cognito sends
+
+
 def federated_first_sign_in(stack: Stack, user: FederatedUser) -> dict[str, Any]:
     """Cognito's events for a federated user's first sign-in: post-confirmation, then pre-token (V2,
     hosted UI). The user also exists in cognito-local, as Cognito keeps federated users in the pool.
@@ -327,11 +341,15 @@ def federated_first_sign_in(stack: Stack, user: FederatedUser) -> dict[str, Any]
         MessageAction="SUPPRESS",
         UserAttributes=[{"Name": k, "Value": v} for k, v in user.user_attributes().items() if not k.startswith("cog")],
     )
+    attributes = user.user_attributes()
     error, _ = invoke(
-        stack, trigger_function(stack, "PostConfirmation"), _event(stack, user, "PostConfirmation_ConfirmSignUp", "1")
+        stack,
+        trigger_function(stack, "PostConfirmation"),
+        _event(stack, user.username, attributes, "PostConfirmation_ConfirmSignUp", "1"),
     )
     check(error is None, f"post-confirmation failed for {user.username}: {error}")
-    token_event = _event(stack, user, "TokenGeneration_HostedAuth", stack.pool_behaviour().pre_token_version)
+    version = stack.pool_behaviour().pre_token_version
+    token_event = _event(stack, user.username, attributes, "TokenGeneration_HostedAuth", version)
     token_event["request"].update(
         {
             "groupConfiguration": {"groupsToOverride": [], "iamRolesToOverride": [], "preferredRole": None},

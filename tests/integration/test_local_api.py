@@ -205,6 +205,44 @@ def test_delete_me_removes_the_cognito_user_and_the_profile_and_publishes_profil
     assert (again.body["cognito_user_deleted"], again.body["profile_deleted"]) == (False, False)
 
 
+def test_a_sign_in_in_flight_during_delete_me_leaves_no_profile_once_the_queued_second_delete_runs(
+    stack: Stack,
+) -> None:
+    # Given a signed-in user, and the pre-token event Cognito sent for a sign-in of theirs still in flight
+    email, sub, tokens = new_user(stack)
+    in_flight = scenario.sign_in_event(stack, email)
+    sqs, queue = stack.client("sqs"), stack.queue_urls["AccountDeletionQueue"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["DelaySeconds"])["Attributes"]
+    delay = int(attributes["DelaySeconds"])
+
+    # When they delete their account, and only then does that sign-in's pre-token trigger read the table
+    asked = time.monotonic()
+    deleted = scenario.api(stack, "DELETE", "/me", tokens["AccessToken"])
+    error, answer = scenario.invoke(stack, scenario.trigger_function(stack, "PreTokenGeneration"), in_flight)
+
+    # Then the trigger, finding no profile, wrote it back
+    assert deleted.status == 200
+    assert deleted.body["redelete_scheduled"] is True
+    assert error is None, answer
+    assert scenario.profile(stack, sub) is not None
+
+    # And the second delete, held back by the queue's delay, reaches UserDeletedFunction and removes it
+    def profile_gone() -> bool | None:
+        return scenario.profile(stack, sub) is None or None
+
+    def queue_empty() -> bool | None:  # nothing visible, in flight or delayed
+        counts = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+        return all(value == "0" for name, value in counts.items() if name.startswith("ApproximateNumber")) or None
+
+    scenario.wait_for(profile_gone, f"profile {sub} deleted again", timeout=asked + delay + 15 - time.monotonic())
+    assert time.monotonic() - asked >= delay
+    assert stack.runtime is not None
+    assert any(item.function == "UserDeletedFunction" and item.source == "sqs" and item.function_error is None
+               for item in stack.runtime.history)  # fmt: skip
+    # And the message left the queue (the session's earlier deletes came due before this one)
+    scenario.wait_for(queue_empty, "the account deletion queue empty", timeout=5)
+
+
 def test_ops_erase_and_export_work_on_the_local_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a user with a profile, and the ops target of the local stack
     from ops import erase
