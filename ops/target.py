@@ -4,14 +4,16 @@ On AWS: ``--user-pool-id ID --table-name NAME``, or ``--stack NAME`` to read bot
 stack's outputs; credentials, region and ``AWS_ENDPOINT_URL[_<SERVICE>]`` as boto3 finds
 them. ``--local``: the stack ``python -m local up`` keeps running (its state file names its
 endpoints, pool and table). Every client has explicit timeouts and a bounded retry count:
-``--timeout SECONDS`` (how long one request waits for an answer) and ``--attempts N`` bound a
-call that hangs to about N x (5 + SECONDS) seconds plus the retries' backoff.
+``--timeout SECONDS`` (how long a request may go without a byte of its answer) and ``--attempts N``
+hold a call to a service that never answers for about N x (5 + SECONDS) seconds plus the retries'
+backoff: an estimate, since the timeouts bound silences, not a whole request, nor the DNS lookup.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,7 +48,8 @@ class Target:
     outputs: dict[str, str] = field(default_factory=dict)  # the stack's outputs, when known
     read_timeout: float = READ_TIMEOUT_SECONDS  # how long one request waits for an answer
     max_attempts: int = MAX_ATTEMPTS  # tries per call, the first included
-    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # made on first use; not an init field, so replace() gives a target with clients of its own limits
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
         """A cached boto3 client with the ops timeouts and retries."""
@@ -128,8 +131,8 @@ def _positive(kind: type[int] | type[float]) -> Any:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number more than 0: {text!r}")
         return value
 
     return parse

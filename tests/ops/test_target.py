@@ -1,10 +1,13 @@
 """Which pool and table a command works on: --local, --stack or the ids, and the errors that say what to pass."""
 
 import argparse
+import contextlib
 import json
 import os
 import socket
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +147,11 @@ def test_timeout_and_attempts_reach_every_client_of_the_target(aws_env: None) ->
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("--timeout", "0"), "argument --timeout: must be more than 0: '0'"),
+        (("--timeout", "0"), "argument --timeout: must be a finite number more than 0: '0'"),
+        (("--timeout", "nan"), "argument --timeout: must be a finite number more than 0: 'nan'"),
+        (("--timeout", "1e309"), "argument --timeout: must be a finite number more than 0: '1e309'"),
         (("--timeout", "soon"), "argument --timeout: not a number: 'soon'"),
-        (("--attempts", "-1"), "argument --attempts: must be more than 0: '-1'"),
+        (("--attempts", "-1"), "argument --attempts: must be a finite number more than 0: '-1'"),
         (("--attempts", "1.5"), "argument --attempts: not a number: '1.5'"),
     ],
 )
@@ -159,23 +164,76 @@ def test_a_timeout_or_attempts_that_is_not_a_positive_number_is_refused(
     assert message in capsys.readouterr().err
 
 
+def test_local_and_stack_targets_carry_the_timeout_and_attempts_to_their_clients(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, aws_env: None
+) -> None:
+    # Given a running local stack's state, and a stack whose outputs name a pool and table
+    state = local_state(tmp_path / "stack.json", os.getpid())
+    monkeypatch.setattr(target, "local_target", lambda: local_target(state))
+    made: list[dict[str, Any]] = []
+    client = make_client("cloudformation", "us-east-1")
+    stubber = Stubber(client)
+    stubber.add_response("describe_stacks", stack({"UserPoolId": "us-east-1_abc", "ProfileTableName": "p"}),
+                         {"StackName": "app"})  # fmt: skip
+    stubber.activate()
+
+    def recording(service: str, region: str | None = None, environment: Any = None, **limits: Any) -> Any:
+        made.append({"service": service, **limits})
+        return client
+
+    monkeypatch.setattr(target, "make_client", recording)
+
+    # When each is chosen with --timeout 2 --attempts 3
+    local = resolve(parse("--local", "--timeout", "2", "--attempts", "3"))
+    deployed = resolve(parse("--stack", "app", "--timeout", "2", "--attempts", "3"))
+
+    # Then both targets, and the stack lookup's own client, carry them
+    assert (local.read_timeout, local.max_attempts) == (deployed.read_timeout, deployed.max_attempts) == (2.0, 3)
+    assert made == [{"service": "cloudformation", "read_timeout": 2.0, "max_attempts": 3}]
+    local.client("sqs")
+    assert made[-1] == {"service": "sqs", "read_timeout": 2.0, "max_attempts": 3}
+
+
+def test_a_replaced_target_makes_new_clients_with_its_own_limits(aws_env: None) -> None:
+    first = Target("us-east-1_abc", "t", region="us-east-1")
+    first.client("dynamodb")
+    patient = replace(first, read_timeout=2.0)
+    assert patient.client("dynamodb").meta.config.read_timeout == 2.0
+
+
 def test_a_command_gives_up_on_an_aws_that_never_answers_after_timeout_times_attempts(
     aws_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given an AWS endpoint that accepts connections and never answers
+    # Given an AWS endpoint that accepts connections and never answers, counting them
+    connections: list[socket.socket] = []
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(16)
+        server.settimeout(0.1)
+        stop = threading.Event()
+
+        def accept() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    connections.append(server.accept()[0])
+
+        acceptor = threading.Thread(target=accept, daemon=True)
+        acceptor.start()
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
 
-        # When an export waits at most 0.5 s per request, twice
+        # When an export waits at most 0.5 s per request, three tries
         started = time.monotonic()
         status = ops_main(["export", "abc", "--output", str(tmp_path / "out.json"), "--user-pool-id", "us-east-1_abc",
-                           "--table-name", "t", "--timeout", "0.5", "--attempts", "2"])  # fmt: skip
+                           "--table-name", "t", "--timeout", "0.5", "--attempts", "3"])  # fmt: skip
         elapsed = time.monotonic() - started
+        stop.set()
+        acceptor.join()
+    for connection in connections:
+        connection.close()
 
-    # Then it fails with the reason within the two waits and one backoff, not the default's minutes
+    # Then it tried three times, each given up after the timeout, and failed with the reason
     assert status == 1
     assert "export of abc failed (ReadTimeoutError)" in capsys.readouterr().err
-    assert elapsed < 4.0
+    assert len(connections) == 3
+    assert 1.5 <= elapsed < 5.0
     assert not (tmp_path / "out.json").exists()
