@@ -5,14 +5,15 @@ function's `sam build` folder on sys.path. AWS requests are answered in-process 
 botocore `before-send` hook with canned responses, so what is timed is import, first-call
 initialisation and the handler's own work, not a network; the same hook counts the calls.
 
-Invoked as: python harness.py <task_root> <handler> <event.json|-> <canned.json> <support.py> <timeout> [<loads>]
+Invoked as: python harness.py <task_root> <handler> <event.json|-> <canned.json> <context.json|->
 Prints one JSON line: {"seconds": ..., "cpu_seconds": ..., "minor_faults": ..., "calls": {...}}:
 wall-clock and CPU time (user + system, this process) and minor page faults from the harness's
-first line. The Lambda context is local/support.py's, loaded by path once the handler is imported;
-its load is not counted. <loads> (default 1) loads it that many times: under valgrind, which
-counts the whole process, the difference between 2 and 1 is the load's own instructions.
-<handler> "-" is the baseline (import boto3, create one DynamoDB client); "import:<module>" imports
-boto3 and that module, no client and no invocation: the stages of a cold start.
+first line. The Lambda context is a namespace of local/support.py's LambdaContext's values, which
+bench/__main__.py writes to context.json: the measured process loads no module of the project's
+but the handler's, so valgrind's and strace's counts of the whole process are the handler's and
+the harness's alone. <handler> "-" is the baseline (import boto3, create one DynamoDB client);
+"import:<module>[:<service>,...]" imports boto3, then creates those services' clients, then
+imports the module, and invokes nothing: the stages of a cold start.
 """
 
 import time
@@ -21,12 +22,11 @@ STARTED = time.perf_counter()
 STARTED_CPU = time.process_time()
 
 import importlib  # noqa: E402
-import importlib.util  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 from typing import Any  # noqa: E402
 
 
@@ -38,14 +38,13 @@ class _Raw:
         yield self._body
 
 
-def _support(path: str) -> Any:
-    spec = importlib.util.spec_from_file_location("profile_sync_support", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _context(path: str) -> SimpleNamespace:
+    """The handler's context: LambdaContext's values, its time left counting down from now."""
+    values = json.loads(open(path).read())  # noqa: SIM115
+    deadline = time.monotonic() + values.pop("timeout")
+    return SimpleNamespace(
+        **values, get_remaining_time_in_millis=lambda: max(0, int((deadline - time.monotonic()) * 1000))
+    )
 
 
 def _minor_faults() -> int:
@@ -56,11 +55,9 @@ def _minor_faults() -> int:
 
 
 def main() -> None:
-    task_root, handler_path, event_path, canned_path, support_path, timeout = sys.argv[1:7]
-    context_loads = int(sys.argv[7]) if len(sys.argv) > 7 else 1
+    task_root, handler_path, event_path, canned_path, context_path = sys.argv[1:6]
     canned = json.loads(open(canned_path).read())  # noqa: SIM115
     calls: Counter[str] = Counter()
-    baseline = handler_path == "-"
 
     import boto3
     from botocore.awsrequest import AWSResponse
@@ -70,13 +67,14 @@ def main() -> None:
         body = json.dumps(canned.get(operation_name, {})).encode()
         return AWSResponse(request.url, 200, {}, _Raw(body))
 
-    not_counted = not_counted_cpu = 0.0
-    not_counted_faults = 0
-    if baseline:
+    if handler_path == "-":
         boto3.client("dynamodb")
-    elif handler_path.startswith("import:"):  # a stage of a cold start: boto3, then one module's import
+    elif handler_path.startswith("import:"):
+        module, _, services = handler_path.removeprefix("import:").partition(":")
+        for service in filter(None, services.split(",")):
+            boto3.client(service)
         sys.path.insert(0, task_root)
-        importlib.import_module(handler_path.removeprefix("import:"))
+        importlib.import_module(module)
     else:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
@@ -85,16 +83,10 @@ def main() -> None:
         module, _, name = handler_path.rpartition(".")
         event = json.loads(open(event_path).read())  # noqa: SIM115
         function = getattr(importlib.import_module(module), name)
-        loading, loading_cpu, loading_faults = time.perf_counter(), time.process_time(), _minor_faults()
-        for _ in range(context_loads):
-            context = _support(support_path).LambdaContext(function_name=Path(task_root).name, timeout=float(timeout))
-        not_counted, not_counted_cpu = time.perf_counter() - loading, time.process_time() - loading_cpu
-        not_counted_faults = _minor_faults() - loading_faults
-        function(event, context)
-    seconds = time.perf_counter() - STARTED - not_counted
-    cpu_seconds = time.process_time() - STARTED_CPU - not_counted_cpu
-    faults = _minor_faults() - not_counted_faults
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "minor_faults": faults, "calls": calls}))
+        function(event, _context(context_path))
+    seconds = time.perf_counter() - STARTED
+    cpu_seconds = time.process_time() - STARTED_CPU
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "minor_faults": _minor_faults(), "calls": calls}))
 
 
 def _with_operation(answer: Callable[..., Any]) -> Callable[..., Any]:

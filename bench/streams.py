@@ -115,14 +115,16 @@ def cold_starts() -> None:
 
     event = EVENTS.parent / "streams" / "stream_modify_synced.json"
 
-    def case(label: str, logical_id: str, canned: dict[str, Any]) -> Case:
+    def case(label: str, logical_id: str, canned: dict[str, Any], client: str) -> Case:
         handler = str(resource(logical_id)["Properties"]["Handler"])
-        return Case(label, logical_id, handler, event, canned, env=EVENT_ENV)
+        return Case(label, logical_id, handler, event, canned, env=EVENT_ENV, clients=(client,))
 
     cases = [
-        case("publish_events (1 synced update)", "PublishEventsFunction", {"PutEvents": {"FailedEntryCount": 0}}),
-        case("sync_cognito (1 synced update)", "SyncCognitoFunction", {"AdminUpdateUserAttributes": {}}),
-    ]
+        case("publish_events (1 synced update)", "PublishEventsFunction", {"PutEvents": {"FailedEntryCount": 0}},
+             "events"),
+        case("sync_cognito (1 synced update)", "SyncCognitoFunction", {"AdminUpdateUserAttributes": {}},
+             "cognito-idp"),
+    ]  # fmt: skip
     baseline = measure(cases)
     report_cold_starts(baseline, cases, limit=COLD_START_LIMIT)
     if VALGRIND:
