@@ -48,7 +48,9 @@ BASELINE_WAIT_CREDIT_MS = 5  # the baseline's own wait counts up to this: a slow
 ARTIFACT_LIMIT_MB = 9.0
 _VALGRIND = shutil.which("valgrind")
 # Cachegrind without its cache simulation: the instruction count alone, about 25x slower than native.
-VALGRIND = (_VALGRIND, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null") if _VALGRIND else ()
+# Cachegrind: instructions, and with its cache simulation (--cache-sim=yes) the misses of a model
+# cache, from which iai-callgrind's estimate of cycles: L1 hits + 5 x LL hits + 35 x RAM hits.
+VALGRIND = (_VALGRIND, "--tool=cachegrind", "--cachegrind-out-file=/dev/null") if _VALGRIND else ()
 _STRACE = shutil.which("strace")
 STRACE = (_STRACE, "-f", "-c") if _STRACE else ()  # a summary per syscall, the total last
 MISSED: list[str] = []  # every figure that missed its target: `make bench` fails on any
@@ -93,6 +95,7 @@ class Case:
     calls: dict[str, int] = field(default_factory=dict)
     minor_faults: int = 0  # page faults served without I/O, last round (the same each round)
     instructions: int = 0  # user-space instructions of the whole process, counted by valgrind
+    cycles: int = 0  # the cycles those take by valgrind's cache model: memory's share of the work too
     syscalls: int = 0  # system calls of the whole process, counted by strace
     clients: tuple[str, ...] = ("dynamodb",)  # the AWS clients the function creates on this path
     env: dict[str, str] = field(default_factory=dict)  # the function's own settings
@@ -155,19 +158,39 @@ def _run(case: Case, scratch: str, wrapper: tuple[str, ...] = ()) -> tuple[dict[
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 
 
-def instruction_count(valgrind_output: str) -> int | None:
-    """The total of cachegrind's "I refs:" line, or None when there is none."""
-    found = re.search(r"I\s+refs:\s+([\d,]+)", valgrind_output)
-    return int(found.group(1).replace(",", "")) if found else None
+def cachegrind_counts(valgrind_output: str) -> tuple[int, int] | None:
+    """(instructions, estimated cycles) from cachegrind's summary, or None when it has none. Cycles as
+    iai-callgrind estimates them: L1 hits + 5 x last-level hits + 35 x RAM hits; without the cache
+    simulation's lines, cycles = instructions."""
+
+    def total(name: str) -> int | None:
+        found = re.search(rf"{name}:\s+([\d,]+)", valgrind_output)
+        return int(found.group(1).replace(",", "")) if found else None
+
+    instructions = total(r"I\s+refs")
+    if instructions is None:
+        return None
+    misses = [total(name) for name in (r"D\s+refs", r"I1\s+misses", r"D1\s+misses", r"LLi\s+misses", r"LLd\s+misses")]
+    if None in misses:
+        return instructions, instructions
+    data, l1_instructions, l1_data, ll_instructions, ll_data = (int(count or 0) for count in misses)
+    ram = ll_instructions + ll_data
+    last_level = l1_instructions + l1_data - ram
+    return instructions, instructions + data - last_level - ram + 5 * last_level + 35 * ram
+
+
+def cachegrind(case: Case, scratch: str, wrapper: tuple[str, ...] = VALGRIND) -> tuple[int, int]:
+    """(instructions, estimated cycles) of ``case``'s whole process under valgrind."""
+    _, stderr = _run(case, scratch, wrapper=wrapper)
+    counts = cachegrind_counts(stderr)
+    if counts is None:
+        sys.exit(f"valgrind printed no instruction count for {case.label}:\n{stderr[-2000:]}")
+    return counts
 
 
 def instructions(case: Case, scratch: str) -> int:
-    """The user-space instructions ``case``'s whole process executes, counted by valgrind."""
-    _, stderr = _run(case, scratch, wrapper=VALGRIND)
-    count = instruction_count(stderr)
-    if count is None:
-        sys.exit(f"valgrind printed no instruction count for {case.label}:\n{stderr[-2000:]}")
-    return count
+    """The user-space instructions ``case``'s whole process executes (no cache simulation: faster)."""
+    return cachegrind(case, scratch, (*VALGRIND, "--cache-sim=no"))[0]
 
 
 def syscall_count(strace_summary: str) -> int | None:
@@ -194,13 +217,13 @@ def count_work(baseline: Case, cases: list[Case], scratch: str) -> None:
     if VALGRIND:
         jobs = [baseline, baseline, *cases, cases[0]]
         with ThreadPoolExecutor(max_workers=2) as pool:  # deterministic counts: the two cores run two at once
-            counts = list(pool.map(lambda case: instructions(case, scratch), jobs))
-        for case, count in zip(everyone, counts[1:], strict=False):
-            case.instructions = count
+            counts = list(pool.map(lambda case: cachegrind(case, scratch), jobs))
+        for case, (count, cycles) in zip(everyone, counts[1:], strict=False):
+            case.instructions, case.cycles = count, cycles
         for case, first, again in ((baseline, counts[0], counts[1]), (cases[0], counts[2], counts[-1])):
-            case.instructions = min(first, again)
-            if abs(first - again) > REPEAT_TOLERANCE * first:
-                MISSED.append(f"instruction counts: {case.label} counted {first} then {again}, not repeatable")
+            case.instructions, case.cycles = min(first, again)
+            if abs(first[0] - again[0]) > REPEAT_TOLERANCE * first[0]:
+                MISSED.append(f"instruction counts: {case.label} counted {first[0]} then {again[0]}, not repeatable")
     if STRACE:
         for case in everyone:
             case.syscalls = syscalls(case, scratch)
@@ -230,47 +253,55 @@ def _paired_ratio(spent: list[float], base: list[float]) -> float:
 
 
 def report_cold_starts(baseline: Case, cases: list[Case], limit: float) -> None:
-    """Each case's cold start against the baseline, judged on counts no machine load moves: the
-    instructions (valgrind) and the system calls (strace), each within ``limit``. Neither sees
-    waiting (a lock, a sleep, a lookup), so the wall clock beyond CPU time is judged too: at most
-    WAIT_LIMIT_MS more than the baseline's, in the round that waited least. Without valgrind, the
-    median paired CPU-time ratio is judged instead, and the output says it is noisy."""
-    judge = "instructions" if VALGRIND else "CPU time (valgrind not installed: noisy)"
+    """Each case's cold start against the baseline, judged on counts no machine load moves, each
+    within ``limit``: the instructions and the cycles valgrind's cache model estimates for them, and
+    the system calls (strace). None sees waiting (a lock, a sleep, a lookup), so the wall clock
+    beyond CPU time is judged too: at most WAIT_LIMIT_MS more than the baseline's, in the round
+    that waited least. Without valgrind, the median paired CPU-time ratio is judged instead, and
+    the output says it is noisy."""
+    judge = "instructions and cycles" if VALGRIND else "CPU time (valgrind not installed: noisy)"
     judged = f"{judge} and system calls" if STRACE else f"{judge} (strace not installed: system calls unjudged)"
     print(f"cold start, judged on {judged}; times: medians of {len(baseline.seconds)} rounds")
     columns = (("wall ms", 7), ("CPU ms", 6), ("wait", 4), ("CPU", 5), ("wall", 5), ("faults", 6), ("Minstr", 6),
-               ("instr", 5), ("calls", 5))  # fmt: skip
+               ("instr", 5), ("cycles", 6), ("calls", 5))  # fmt: skip
     print(f"{'':<38} " + " ".join(f"{name:>{width}}" for name, width in columns) + "  (ratios to the baseline)")
     base_waiting = _waiting_ms(baseline)
 
-    def counts(case: Case) -> str:
-        instructions = f"{case.instructions / 1e6:6.0f} {case.instructions / baseline.instructions:5.2f}"
-        return (instructions if VALGRIND else f"{'-':>6} {'-':>5}") + (
-            f" {case.syscalls / baseline.syscalls:5.2f}" if STRACE else f" {'-':>5}"
-        )
+    def counted(case: Case) -> dict[str, float]:
+        """The judged counts' ratios to the baseline's (none for a tool that is not installed)."""
+        ratios = {}
+        if VALGRIND:
+            ratios["instructions"] = case.instructions / baseline.instructions
+            ratios["estimated cycles"] = case.cycles / baseline.cycles
+        if STRACE:
+            ratios["system calls"] = case.syscalls / baseline.syscalls
+        return ratios
+
+    def columns_of(case: Case, ratios: dict[str, float]) -> str:
+        def ratio(name: str, width: int) -> str:
+            return f"{ratios[name]:{width}.2f}" if name in ratios else f"{'-':>{width}}"
+
+        millions = f"{case.instructions / 1e6:6.0f}" if VALGRIND else f"{'-':>6}"
+        return f"{millions} {ratio('instructions', 5)} {ratio('estimated cycles', 6)} {ratio('system calls', 5)}"
 
     print(
         f"{baseline.label:<38} {statistics.median(baseline.seconds) * 1000:7.0f} "
         f"{statistics.median(baseline.cpu_seconds) * 1000:6.0f} {base_waiting:4.0f} {1:5.2f} {1:5.2f} {1:6.2f} "
-        + counts(baseline)
+        + columns_of(baseline, counted(baseline))
     )
     for case in cases:
         cpu_ratio = _paired_ratio(case.cpu_seconds, baseline.cpu_seconds)
-        ratio = case.instructions / baseline.instructions if VALGRIND else cpu_ratio
-        calls = case.syscalls / baseline.syscalls if STRACE else 0.0
+        ratios = counted(case) if VALGRIND else {"CPU time (valgrind not installed: noisy)": cpu_ratio} | counted(case)
         waited = _waiting_ms(case) - min(base_waiting, BASELINE_WAIT_CREDIT_MS)
-        misses = []
-        if ratio > limit:
-            misses.append(f"{ratio:.2f}x the baseline's {judge}, target <= {limit:.2f}x")
-        if calls > limit:
-            misses.append(f"{calls:.2f}x the baseline's system calls, target <= {limit:.2f}x")
+        misses = [f"{ratio:.2f}x the baseline's {name}, target <= {limit:.2f}x"
+                  for name, ratio in ratios.items() if ratio > limit]  # fmt: skip
         if waited > WAIT_LIMIT_MS:
             misses.append(f"waits {waited:.0f} ms longer than the baseline (wall beyond CPU), limit {WAIT_LIMIT_MS} ms")
         print(
             f"{case.label:<38} {statistics.median(case.seconds) * 1000:7.0f} "
             f"{statistics.median(case.cpu_seconds) * 1000:6.0f} {_waiting_ms(case):4.0f} {cpu_ratio:5.2f} "
             f"{_paired_ratio(case.seconds, baseline.seconds):5.2f} {case.minor_faults / baseline.minor_faults:6.2f} "
-            f"{counts(case)}  <= {limit:.2f}x  {'MISSED' if misses else 'ok'}"
+            f"{columns_of(case, ratios)}  <= {limit:.2f}x  {'MISSED' if misses else 'ok'}"
         )
         MISSED.extend(f"cold start, {case.label}: {miss}" for miss in misses)
 

@@ -1,6 +1,6 @@
-"""How `make bench` judges its noisy figures: a cold start on valgrind's instruction count and
-strace's system calls (with the wall clock's waiting gated in the round that waited least), and a
-warm p99 ratio as the median of blocks' ratios."""
+"""How `make bench` judges its noisy figures: a cold start on valgrind's instructions and estimated
+cycles and strace's system calls (with the wall clock's waiting gated in the round that waited
+least), and a warm p99 ratio as the median of blocks' ratios."""
 
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "STRACE", ("strace",))
 
 
-def timed(label: str, cpu_ms: list[float], wait_ms: list[float], instructions: int = BILLION, syscalls: int = 10_000
-          ) -> Case:  # fmt: skip
+def timed(label: str, cpu_ms: list[float], wait_ms: list[float], instructions: int = BILLION, syscalls: int = 10_000,
+          cycles: int = 0) -> Case:  # fmt: skip
     case = Case(label, "Function", "app.handler", Path("event.json"), minor_faults=100)
-    case.instructions, case.syscalls = instructions, syscalls
+    case.instructions, case.syscalls, case.cycles = instructions, syscalls, cycles or instructions * 3 // 2
     case.cpu_seconds = [ms / 1000 for ms in cpu_ms]
     case.seconds = [(cpu + wait) / 1000 for cpu, wait in zip(cpu_ms, wait_ms, strict=True)]
     return case
@@ -45,14 +45,17 @@ def test_the_counts_are_judged_not_the_cpu_time_a_busy_machine_moved(fresh_misse
     baseline = timed("baseline", [400, 400, 400], [1, 1, 1])
     within = timed("within", [520, 520, 520], [1, 1, 1], instructions=1_090_000_000, syscalls=10_900)
     heavier = timed("heavier", [400, 400, 400], [1, 1, 1], instructions=1_110_000_000)
+    missing = timed("missing", [400, 400, 400], [1, 1, 1], cycles=1_680_000_000)  # the same instructions, 1.12x
     kernel = timed("kernel", [400, 400, 400], [1, 1, 1], syscalls=11_200)
 
     # When they are judged against 1.10x
-    bench.report_cold_starts(baseline, [within, heavier, kernel], limit=1.10)
+    bench.report_cold_starts(baseline, [within, heavier, missing, kernel], limit=1.10)
 
     # Then each count beyond the limit misses, by name
     assert fresh_misses == [
         "cold start, heavier: 1.11x the baseline's instructions, target <= 1.10x",
+        "cold start, heavier: 1.11x the baseline's estimated cycles, target <= 1.10x",
+        "cold start, missing: 1.12x the baseline's estimated cycles, target <= 1.10x",
         "cold start, kernel: 1.12x the baseline's system calls, target <= 1.10x",
     ]
 
@@ -102,15 +105,17 @@ def test_count_work_sets_each_count_and_a_count_that_does_not_repeat_misses(
     # Given valgrind and strace counts for a baseline and two cases, the baseline and the first twice
     instructions = {"baseline": [BILLION, BILLION + 400_000], "first": [1_060_000_000] * 2, "second": [1_070_000_000]}
     syscalls = {"baseline": 12_000, "first": 12_800, "second": 12_900}
-    monkeypatch.setattr(bench, "instructions", lambda case, scratch: instructions[case.label].pop(0))
+    monkeypatch.setattr(
+        bench, "cachegrind", lambda case, scratch: (count := instructions[case.label].pop(0), 2 * count)
+    )
     monkeypatch.setattr(bench, "syscalls", lambda case, scratch: syscalls[case.label])
     baseline, first, second = (Case(label, "", "-", None) for label in ("baseline", "first", "second"))
 
     bench.count_work(baseline, [first, second], scratch="-")
 
     # Then each has its count (the lower of two), and two counts 0.04 % apart repeat
-    assert [(case.instructions, case.syscalls) for case in (baseline, first, second)] == [
-        (BILLION, 12_000), (1_060_000_000, 12_800), (1_070_000_000, 12_900)
+    assert [(case.instructions, case.cycles, case.syscalls) for case in (baseline, first, second)] == [
+        (BILLION, 2 * BILLION, 12_000), (1_060_000_000, 2_120_000_000, 12_800), (1_070_000_000, 2_140_000_000, 12_900)
     ]  # fmt: skip
     assert fresh_misses == []
 
@@ -123,7 +128,15 @@ def test_count_work_sets_each_count_and_a_count_that_does_not_repeat_misses(
 
 
 def test_the_counts_are_read_from_valgrind_s_and_strace_s_own_output() -> None:
-    valgrind = "==12887== Collected : 1214452299\n==12887== \n==12887== I   refs:      1,214,452,299\n"
+    # cachegrind's summary of `true`, with its cache simulation: estimated cycles, as iai-callgrind's
+    # formula gives them, = L1 hits 164,779 + 5 x LL hits 260 + 35 x RAM hits 2,399
+    valgrind = """==9412== I   refs:      127,769
+==9412== I1  misses:      1,091
+==9412== LLi misses:      1,072
+==9412== D   refs:       39,669  (29,403 rd   + 10,266 wr)
+==9412== D1  misses:      1,568  ( 1,224 rd   +    344 wr)
+==9412== LLd misses:      1,327  ( 1,015 rd   +    312 wr)
+"""
     strace = """% time     seconds  usecs/call     calls    errors syscall
 ------ ----------- ----------- --------- --------- ----------------
  34.33    0.008348           3      2497       197 newfstatat
@@ -131,11 +144,12 @@ def test_the_counts_are_read_from_valgrind_s_and_strace_s_own_output() -> None:
 ------ ----------- ----------- --------- --------- ----------------
 100.00    0.024315           3      6096       609 total
 """
-    assert bench.instruction_count(valgrind) == 1_214_452_299
+    assert bench.cachegrind_counts(valgrind) == (127_769, 250_044)
+    assert bench.cachegrind_counts(valgrind.splitlines()[0]) == (127_769, 127_769)  # no cache simulation
     assert bench.syscall_count(strace) == 6096
     # A total without errors has no errors column
     assert bench.syscall_count(strace.replace("      6096       609 total", "      6096           total")) == 6096
-    assert bench.instruction_count("valgrind: failed to start tool 'cachegrind'") is None
+    assert bench.cachegrind_counts("valgrind: failed to start tool 'cachegrind'") is None
     assert bench.syscall_count("strace: exec: No such file or directory") is None
 
 
