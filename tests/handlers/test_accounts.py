@@ -281,17 +281,17 @@ def test_a_table_outage_fails_the_message_instead_of_dropping_it(pool: dict[str,
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
 
 
-def rule_matches(event: dict[str, Any]) -> bool:
+def rule_matches(event: dict[str, Any], rule: str = "UserDeletedRule") -> bool:
     """Whether the rule's pattern matches ``event``, by moto's implementation of EventBridge matching."""
     from moto.events.models import EventPattern
 
-    pattern = EventPattern.load(json.dumps(resource("UserDeletedRule")["Properties"]["EventPattern"]))
+    pattern = EventPattern.load(json.dumps(resource(rule)["Properties"]["EventPattern"]))
     return bool(pattern.matches_event(event))  # type: ignore[arg-type]
 
 
-def rule_input(event: dict[str, Any]) -> str:
+def rule_input(event: dict[str, Any], rule: str = "UserDeletedRule") -> str:
     """The message the rule's input transformer makes of ``event`` (string values JSON-quoted, as EventBridge does)."""
-    transformer = resource("UserDeletedRule")["Properties"]["Targets"][0]["InputTransformer"]
+    transformer = resource(rule)["Properties"]["Targets"][0]["InputTransformer"]
     text = str(transformer["InputTemplate"])
     for name, path in transformer["InputPathsMap"].items():
         value: Any = event
@@ -334,6 +334,47 @@ def test_the_rule_ignores_failed_calls_other_calls_and_events_without_a_sub(chan
     event = json.loads((CLOUDTRAIL / "admin_delete_user.json").read_text())
     change(event)
     assert rule_matches(event) is False
+
+
+NO_SUB = "UserDeletedWithoutSubRule"
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in CLOUDTRAIL.glob("*.json")))
+@pytest.mark.parametrize("shape", ["as sampled", "no additionalEventData", "additionalEventData without sub"])
+def test_a_successful_deletion_without_a_sub_leaves_a_pii_free_note_in_the_dead_letter_queue(
+    sample: str, shape: str
+) -> None:
+    # Given a successful CloudTrail deletion, as sampled or without the sub where the rule looks
+    event = json.loads((CLOUDTRAIL / sample).read_text())
+    if shape == "no additionalEventData":
+        event["detail"].pop("additionalEventData")
+    elif shape == "additionalEventData without sub":
+        event["detail"]["additionalEventData"].pop("sub")
+
+    # Then exactly one rule takes it: the deleting rule when it names a sub, the note otherwise
+    assert (rule_matches(event), rule_matches(event, NO_SUB)) == (shape == "as sampled", shape != "as sampled")
+    if shape == "as sampled":
+        return
+    # And the note goes straight to the dead-letter queue, whose alarm pages, naming the call only
+    target = resource(NO_SUB)["Properties"]["Targets"][0]
+    assert target["Arn"] == {"Fn::GetAtt": ["AccountDeletionDeadLetterQueue", "Arn"]}
+    note = json.loads(rule_input(event, NO_SUB))
+    assert note == {"unmatched": "a Cognito user deletion whose CloudTrail record has no additionalEventData.sub",
+                    "reason": event["detail"]["eventName"]}  # fmt: skip
+
+
+def test_a_failed_or_other_call_leaves_no_note() -> None:
+    event = json.loads((CLOUDTRAIL / "admin_delete_user.json").read_text())
+    event["detail"].pop("additionalEventData")
+    assert rule_matches({**event, "detail": {**event["detail"], "errorCode": "UserNotFoundException"}}, NO_SUB) is False
+    assert rule_matches({**event, "detail": {**event["detail"], "eventName": "AdminDisableUser"}}, NO_SUB) is False
+
+
+def test_eventbridge_may_send_to_the_deletion_queues_for_the_two_rules_only() -> None:
+    statement = resource("AccountDeletionQueuePolicy")["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+        {"Fn::GetAtt": ["UserDeletedRule", "Arn"]}, {"Fn::GetAtt": [NO_SUB, "Arn"]}
+    ]  # fmt: skip
 
 
 def test_accounts_without_a_queue_schedule_nothing(pool: dict[str, Any]) -> None:
