@@ -219,8 +219,9 @@ class _Shard:
     shard_id: str
     parent: str | None
     iterator: str | None
-    position: str = "TRIM_HORIZON"  # where its first iterator started
-    last_sequence: str | None = None  # the SequenceNumber of the last record read from it
+    # The SequenceNumber of the last record read from it (for a LATEST mapping, at first, of the last record
+    # it held when the mapping started); None: every record it holds is one the mapping has to deliver.
+    last_sequence: str | None = None
     buffer: list[Record] = field(default_factory=list)
     first_buffered: float = 0.0
 
@@ -246,11 +247,46 @@ class MappingPoller(threading.Thread):
         for shard in description.get("Shards", []):
             shard_id = shard["ShardId"]
             if shard_id not in self.shards and shard_id not in self.finished:
-                iterator = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=position
-                )["ShardIterator"]
-                self.shards[shard_id] = _Shard(shard_id, shard.get("ParentShardId"), iterator, position)
+                iterator, before = self._first_iterator(shard_id, position)
+                self.shards[shard_id] = _Shard(shard_id, shard.get("ParentShardId"), iterator, before)
         self._described = time.monotonic()
+
+    def _first_iterator(self, shard_id: str, position: str) -> tuple[str | None, str | None]:
+        """The shard's first iterator at ``position``, and the SequenceNumber of the last record before it.
+
+        LATEST is taken as the iterator after the last record the shard holds now, found by reading the shard
+        from TRIM_HORIZON, so that the poller knows that record: an iterator refused as trimmed before a record
+        was read from it is then reopened right after it (``_reopen``), not at LATEST again, which would skip
+        the records written since. Records arriving while the shard is read through count as held before.
+        """
+        if position != "LATEST":
+            answer = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=position
+            )
+            return str(answer["ShardIterator"]), None
+        before = None
+        iterator: str | None = self._iterator_after(shard_id, None)
+        while iterator:
+            try:
+                response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            except Exception as exc:
+                if error_code(exc) != "TrimmedDataAccessException":
+                    raise
+                return self._iterator_after(shard_id, before), before
+            records = response.get("Records", [])
+            if not records:
+                break
+            before, iterator = records[-1]["dynamodb"]["SequenceNumber"], response.get("NextShardIterator")
+        return iterator, before
+
+    def _iterator_after(self, shard_id: str, sequence: str | None) -> str:
+        """An iterator right after record ``sequence`` of the shard; at the shard's start for None."""
+        if sequence is None:
+            where = {"ShardIteratorType": "TRIM_HORIZON"}
+        else:
+            where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": sequence}
+        answer = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **where)
+        return str(answer["ShardIterator"])
 
     def stop(self) -> None:
         self.stopping.set()
@@ -267,14 +303,18 @@ class MappingPoller(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(self._pause()):
             try:
-                if time.monotonic() - self._described > 1.0:
-                    self._discover()
-                for shard in list(self.shards.values()):
-                    if shard.parent not in self.shards:  # a child shard waits until its parent is drained
-                        self._poll(shard)
+                self.poll()
             except Exception:
                 if not self.stopping.is_set():
                     log.exception("stream mapping %s: poll failed; retrying", self.spec.name)
+
+    def poll(self) -> None:
+        """One round: new shards looked for (at most once a second), then each shard polled whose parent is drained."""
+        if time.monotonic() - self._described > 1.0:
+            self._discover()
+        for shard in list(self.shards.values()):
+            if shard.parent not in self.shards:  # a child shard waits until its parent is drained
+                self._poll(shard)
 
     def _poll(self, shard: _Shard) -> None:
         if shard.iterator:
@@ -306,18 +346,15 @@ class MappingPoller(threading.Thread):
             self.finished.add(shard.shard_id)
 
     def _reopen(self, shard: _Shard) -> str:
-        """A new iterator for ``shard``, right after the last record read from it (where it started if none was).
+        """A new iterator for ``shard``, right after the last record read from it (``last_sequence``); at the
+        shard's start when there is none, whatever the mapping's StartingPosition: the shard then holds only
+        records the mapping has to deliver (a LATEST mapping's first iterator followed every record it held).
 
         DynamoDB Local declares an iterator trimmed when it was taken while its shard held no record and
         another table was written before the shard's first record; retried, it would fail forever.
         """
-        if shard.last_sequence is None:
-            where = {"ShardIteratorType": shard.position}
-        else:
-            where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": shard.last_sequence}
         log.info("stream mapping %s: iterator of %s refused as trimmed; reopened", self.spec.name, shard.shard_id)
-        answer = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard.shard_id, **where)
-        return str(answer["ShardIterator"])
+        return self._iterator_after(shard.shard_id, shard.last_sequence)
 
     def _give_up(self, failed: FailedBatch, shard_id: str) -> None:
         destination = self.spec.on_failure or ""

@@ -2,7 +2,9 @@
 
 from typing import Any
 
-from local.streams import MappingSpec, deliver
+from botocore.exceptions import ClientError
+
+from local.streams import MappingPoller, MappingSpec, deliver
 
 
 def records(count: int) -> list[dict[str, Any]]:
@@ -124,3 +126,116 @@ def test_the_mapping_reads_its_settings_from_the_template() -> None:
     assert mapping.on_failure == "arn:aws:sqs:us-east-1:123456789012:dlq"
     assert mapping.matches({"eventName": "MODIFY", "dynamodb": {}})
     assert not mapping.matches({"eventName": "INSERT", "dynamodb": {}})
+
+
+STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2026-01-01T00:00:00.000"
+
+
+def stream_record(number: int) -> dict[str, Any]:
+    """A record as boto3's GetRecords returns it."""
+    return {"eventName": "INSERT", "dynamodb": {"SequenceNumber": f"{number:05d}", "Keys": {"id": {"S": str(number)}}}}
+
+
+class FakeStreams:
+    """The DynamoDB Streams calls the poller makes, on one open shard held in memory. An iterator is the
+    index of the next record to read; ``refuse`` makes the next GetRecords fail as DynamoDB Local's does
+    when it calls an iterator trimmed."""
+
+    def __init__(self, held: int = 0) -> None:
+        self.records = [stream_record(number) for number in range(held)]
+        self.refuse = False
+        self.opened: list[dict[str, Any]] = []  # each GetShardIterator request, stream and shard left out
+
+    def write(self, *numbers: int) -> None:
+        self.records += [stream_record(number) for number in numbers]
+
+    def describe_stream(self, **request: Any) -> dict[str, Any]:
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-1"}]}}
+
+    def get_shard_iterator(self, StreamArn: str, ShardId: str, **where: Any) -> dict[str, Any]:
+        self.opened.append(where)
+        sequences = [record["dynamodb"]["SequenceNumber"] for record in self.records]
+        kind = where["ShardIteratorType"]
+        if kind == "AFTER_SEQUENCE_NUMBER":
+            start = sequences.index(where["SequenceNumber"]) + 1
+        else:
+            start = {"TRIM_HORIZON": 0, "LATEST": len(self.records)}[kind]
+        return {"ShardIterator": str(start)}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        if self.refuse:
+            self.refuse = False
+            error = {"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}}
+            raise ClientError(error, "GetRecords")
+        start = int(ShardIterator)
+        taken = self.records[start : start + Limit]
+        return {"Records": taken, "NextShardIterator": str(start + len(taken))}
+
+
+def poller(streams: FakeStreams, position: str) -> tuple[MappingPoller, list[int]]:
+    """A mapping poller (not started: the test polls) and the numbers of the records it delivered."""
+    delivered: list[int] = []
+
+    def function(batch: list[dict[str, Any]]) -> tuple[None, None]:
+        delivered.extend(int(record["dynamodb"]["Keys"]["id"]["S"]) for record in batch)
+        return None, None
+
+    mapping = MappingSpec(name="F.Stream", function="F", starting_position=position)
+    return MappingPoller(mapping, streams, None, STREAM, function), delivered
+
+
+def test_an_iterator_refused_as_trimmed_after_records_were_read_reopens_after_the_last_one() -> None:
+    # Given a mapping that has delivered the shard's three records
+    streams = FakeStreams(held=3)
+    mapping, delivered = poller(streams, "TRIM_HORIZON")
+    mapping.poll()
+    assert delivered == [0, 1, 2]
+    # When two more are written and its iterator is refused as trimmed
+    streams.write(3, 4)
+    streams.refuse = True
+    mapping.poll()
+    mapping.poll()
+    # Then its new iterator starts after the last record read, and each record was delivered once
+    assert streams.opened[-1] == {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": "00002"}
+    assert delivered == [0, 1, 2, 3, 4]
+
+
+def test_a_latest_iterator_refused_as_trimmed_before_any_read_reopens_at_the_shards_start() -> None:
+    # Given a LATEST mapping on a shard that held no record when it started
+    streams = FakeStreams()
+    mapping, delivered = poller(streams, "LATEST")
+    mapping.poll()
+    # When records are written and its iterator is refused as trimmed before it read one
+    streams.write(0, 1)
+    streams.refuse = True
+    mapping.poll()
+    mapping.poll()
+    # Then its new iterator starts at the shard's start (every record in it is new), and both are delivered
+    assert streams.opened[-1] == {"ShardIteratorType": "TRIM_HORIZON"}
+    assert delivered == [0, 1]
+
+
+def test_a_latest_iterator_refused_as_trimmed_skips_only_the_records_held_before_the_mapping_started() -> None:
+    # Given a LATEST mapping on a shard already holding two records
+    streams = FakeStreams(held=2)
+    mapping, delivered = poller(streams, "LATEST")
+    mapping.poll()
+    # When two more are written and its iterator is refused as trimmed before it read one
+    streams.write(2, 3)
+    streams.refuse = True
+    mapping.poll()
+    mapping.poll()
+    # Then its new iterator starts after the last record held at the start: the new ones alone are delivered
+    assert streams.opened[-1] == {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": "00001"}
+    assert delivered == [2, 3]
+
+
+def test_a_latest_mapping_delivers_only_what_is_written_after_it_started() -> None:
+    # Given a LATEST mapping on a shard already holding two records
+    streams = FakeStreams(held=2)
+    mapping, delivered = poller(streams, "LATEST")
+    # When one more is written
+    streams.write(2)
+    mapping.poll()
+    # Then that one alone is delivered
+    assert delivered == [2]
