@@ -3,12 +3,14 @@
 ``lambda_record`` turns a message from ReceiveMessage into the record Lambda hands the function
 (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, "Example standard queue message event").
 ``to_delete`` is what Lambda deletes after the invocation: the whole batch when the function
-succeeded; with ``ReportBatchItemFailures``, all but the messages its ``batchItemFailures`` name;
-nothing after a function error, or when an item failure names no message of the batch (Lambda
-then fails the whole batch). What is not deleted comes back after the queue's visibility timeout,
-and the queue's redrive policy moves it to the dead-letter queue after ``maxReceiveCount``
-receives (moto does that on the receive after the last one allowed). ``QueuePoller`` feeds one
-function from one queue through the SQS API.
+succeeded; with ``ReportBatchItemFailures``, all but the messages its ``batchItemFailures`` name
+(a null or empty answer, a null or empty list: all of them); nothing after a function error, when
+an item failure names no message of the batch, or when the answer is not a JSON object or its
+``batchItemFailures`` not a list (Lambda then fails the whole batch, as for an invalid JSON response:
+https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html). What is not
+deleted comes back after the queue's visibility timeout, and the queue's redrive policy moves it
+to the dead-letter queue after ``maxReceiveCount`` receives (moto does that on the receive after
+the last one allowed). ``QueuePoller`` feeds one function from one queue through the SQS API.
 """
 
 from __future__ import annotations
@@ -95,11 +97,18 @@ def to_delete(batch: list[Record], function_error: str | None, result: Any, repo
     """The messages of ``batch`` Lambda deletes once the function has answered (see the module's docstring)."""
     if function_error is not None:
         return []
-    if not report_item_failures or not isinstance(result, dict) or not result.get("batchItemFailures"):
-        return list(batch)  # an empty or null response, or an empty list of failures: a complete success
+    if not report_item_failures or result is None:
+        return list(batch)  # a null (or empty) answer: a complete success
+    if not isinstance(result, dict):
+        return []  # an answer that is not a JSON object is an invalid response: a complete failure
+    failures = result.get("batchItemFailures")
+    if failures is None or failures == []:
+        return list(batch)  # an empty answer, a null or empty list of failures: a complete success
+    if not isinstance(failures, list):
+        return []  # a batchItemFailures that is not a list is an invalid response too
     in_batch = {record["messageId"] for record in batch}
     failed = set()
-    for failure in result["batchItemFailures"]:
+    for failure in failures:
         identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
         if identifier not in in_batch:
             return []  # an empty, null or unknown itemIdentifier fails the whole batch

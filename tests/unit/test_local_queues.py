@@ -138,6 +138,18 @@ def test_an_item_failure_naming_no_message_of_the_batch_fails_the_whole_batch(fa
     assert to_delete(records(3), None, result, report_item_failures=True) == []
 
 
+INVALID = [[], ["m-1"], "m-1", 0, True, {"batchItemFailures": {"itemIdentifier": "m-1"}}, {"batchItemFailures": "m-1"}]
+
+
+@pytest.mark.parametrize("result", INVALID)
+def test_an_answer_that_is_no_json_object_or_has_no_list_of_failures_fails_the_whole_batch(result: Any) -> None:
+    # Given a function whose answer is not a JSON object, or whose batchItemFailures is not a list
+    # Then, with ReportBatchItemFailures, Lambda treats it as an invalid response, a complete failure
+    assert to_delete(records(3), None, result, report_item_failures=True) == []
+    # And without, as a success: Lambda does not read the answer
+    assert ids(to_delete(records(3), None, result, report_item_failures=False)) == ["m-0", "m-1", "m-2"]
+
+
 class FakeQueue:
     """The SQS calls the poller makes, on messages held in memory."""
 
