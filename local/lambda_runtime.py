@@ -50,6 +50,7 @@ class Invocation:
     duration_ms: float
     request_id: str
     source: str = ""  # triggerSource or "stream", for the runner's account of what ran
+    event: Any = None  # the event the function was invoked with, for tests to tell invocations apart
 
     def result(self) -> Any:
         return json.loads(self.payload) if self.payload else None
@@ -194,7 +195,7 @@ class Runtime:
             f"START RequestId: {request_id} Version: $LATEST\n{output}END RequestId: {request_id}\n"
             f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tMemory Size: {function.spec.memory_mb} MB\n"
         )
-        invocation = Invocation(name, payload, error, logs, duration, request_id, source)
+        invocation = Invocation(name, payload, error, logs, duration, request_id, source, event)
         self.history.append(invocation)
         if self.on_invoke is not None:
             self.on_invoke(invocation)
