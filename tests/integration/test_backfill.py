@@ -10,10 +10,13 @@ go to a table of the test's own in the stack's DynamoDB Local (template.yaml's k
 and consumer queue.
 
 cognito-local 5.3.0 ignores ListUsers' Limit and never returns a PaginationToken: all 5,000 users come on one
-page. So the kill comes between that page's writes and its checkpoint, the resume lists the page again, and
-with one ListUsers call a run the rate is never approached: what is checked here is that every ListUsers
-request sent over HTTP took a token from the bucket first. The rate itself over 84 pages, and kills between
-pages, are tested on moto (tests/ops/test_backfill.py).
+page. So the run is killed mid-page, before that page's checkpoint: no checkpoint is ever written, and the
+second run starts over from the first page. What this test checks is a rerun after a kill (every user counted
+once, no profile made twice, no edit overwritten) and the conditional update of IdP-owned fields on profiles
+users edited, on DynamoDB Local; with one ListUsers call a run, the rate is never approached, so what is
+checked of pacing is that every ListUsers request sent over HTTP took a token from the bucket first. The
+resume from a checkpoint (kills between pages) and the pacing at the rate over 84 pages are tested on moto
+(tests/ops/test_backfill.py).
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def table(stack: Stack) -> Iterator[str]:
     dynamodb.delete_table(TableName=name)
 
 
-def test_5000_mixed_users_killed_at_half_and_resumed_each_get_one_profile_and_keep_edits(
+def test_5000_mixed_users_killed_mid_page_and_rerun_each_get_one_profile_keep_edits_and_take_idp_changes(
     stack: Stack, table: str, tmp_path: Path
 ) -> None:
     # Given 5,000 users of every kind in cognito-local (subs, user names and statuses kept),
@@ -123,40 +126,70 @@ def test_5000_mixed_users_killed_at_half_and_resumed_each_get_one_profile_and_ke
                 cognito, repository, pool.user_pool_id, table, bucket, checkpoint_path=path, workers=WORKERS
             )
 
-        # When the run is killed after half of the profiles it creates, before its only page's checkpoint,
-        # then started again with the same checkpoint file
+        # When the run is killed after half of the profiles it creates, before its only page's checkpoint
+        # (so no checkpoint is written), every 10th edited user's email changes in Cognito, and the
+        # backfill is run again with the same checkpoint file
         dying = DiesAfter(dynamodb, table, writes=fresh // 2)
         with pytest.raises(Interrupted):
             run(dying).run()
         assert not path.exists()
+        changed = confirmed[::200]  # every 10th of confirmed[::20], the edited users
+        for number, entry in enumerate(changed):
+            cognito.admin_update_user_attributes(
+                UserPoolId=pool.user_pool_id,
+                Username=entry["Username"],
+                UserAttributes=[{"Name": "email", "Value": f"changed{number}@example.com"}],
+            )
+        in_cognito = {  # the IdP-owned attributes Cognito now holds for them (email_verified follows the email)
+            attributes_of(entry)["sub"]: _idp_attributes(cognito, pool.user_pool_id, entry["Username"])
+            for entry in changed
+        }
         tally = run(repo).run()
 
-    # Then every user is counted once: the profiles made before the kill and the edited ones unchanged,
-    # the rest created, the unconfirmed skipped
+    # Then every user is counted once: the profiles made before the kill and the other edited ones unchanged,
+    # the changed ones updated, the rest created, the unconfirmed skipped
     made = len(dying.created)
     assert fresh // 2 <= made < fresh // 2 + WORKERS
     assert (tally.users, tally.pages, tally.requests) == (USERS, 1, 1)
-    assert (tally.created, tally.unchanged, tally.updated) == (fresh - made, made + len(edited), 0)
+    assert (tally.created, tally.updated) == (fresh - made, len(changed))
+    assert tally.unchanged == made + len(edited) - len(changed)
     assert tally.skipped == {"unconfirmed": USERS - len(confirmed)}
     assert tally.error_count == 0
     # and ListUsers was sent once a run, each request only after the bucket gave it a token
     assert len(sent) == len(granted) == 2
     assert all(token <= request for token, request in zip(granted, sent, strict=True))
     # and the table holds exactly the confirmed users' profiles: what the triggers' mapping gives, made once
-    # (those created before the kill keep their creation time), the edited ones with their edits and version
+    # (those created before the kill keep their creation time), the edited ones with their edits and version,
+    # the changed ones with their edits too, their email (and email_verified) as Cognito now has them, and
+    # their version one higher
     stored = _scan(dynamodb, table)
     assert set(stored) == {attributes_of(entry)["sub"] for entry in confirmed}
     for entry in confirmed:
         attributes = attributes_of(entry)
         profile = stored[attributes["sub"]]
         if profile.user_id in edited:
-            assert profile.version == edited[profile.user_id].version
+            before = edited[profile.user_id]
             assert (profile.fields["display_name"], profile.fields["plan"]) == ("Edited", "team")
+            if profile.user_id in in_cognito:
+                email, verified = in_cognito[profile.user_id]
+                assert (profile.fields["email"], profile.fields["email_verified"]) == (email, verified == "true")
+                assert profile.fields["email"] != before.fields["email"]
+                assert profile.version == before.version + 1
+            else:
+                assert profile.version == before.version
             continue
         expected, _ = profile_from_cognito(attributes["sub"], entry["Username"], attributes)
         assert (profile.username, dict(profile.fields)) == (expected.username, dict(expected.fields))
         if profile.user_id in dying.created:
             assert profile == dying.created[profile.user_id]
+
+
+def _idp_attributes(cognito: Any, pool_id: str, username: str) -> tuple[str, str]:
+    """The email and email_verified attributes Cognito holds for a user."""
+    held = attributes_of(
+        {"Attributes": cognito.admin_get_user(UserPoolId=pool_id, Username=username)["UserAttributes"]}
+    )
+    return held["email"], held["email_verified"]
 
 
 def _scan(dynamodb: Any, table: str) -> dict[str, Profile]:
