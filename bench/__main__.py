@@ -47,10 +47,11 @@ WAIT_LIMIT_MS = 10  # how much longer than the baseline a cold start may wait (w
 BASELINE_WAIT_CREDIT_MS = 5  # the baseline's own wait counts up to this: a slow baseline round excuses nothing
 ARTIFACT_LIMIT_MB = 9.0
 _VALGRIND = shutil.which("valgrind")
-# Cachegrind without its cache simulation: the instruction count alone, about 25x slower than native.
-# Cachegrind: instructions, and with its cache simulation (--cache-sim=yes) the misses of a model
-# cache, from which iai-callgrind's estimate of cycles: L1 hits + 5 x LL hits + 35 x RAM hits.
-VALGRIND = (_VALGRIND, "--tool=cachegrind", "--cachegrind-out-file=/dev/null") if _VALGRIND else ()
+# Cachegrind: instructions, and with its cache simulation the misses of a model cache, from which
+# iai-callgrind's estimate of cycles: L1 hits + 5 x LL hits + 35 x RAM hits. The simulation is asked
+# for by name (its default changed from yes to no in valgrind 3.21); without it, about 25x native.
+_CACHEGRIND = (_VALGRIND, "--tool=cachegrind", "--cachegrind-out-file=/dev/null") if _VALGRIND else ()
+VALGRIND = (*_CACHEGRIND, "--cache-sim=yes") if _VALGRIND else ()
 _STRACE = shutil.which("strace")
 STRACE = (_STRACE, "-f", "-c") if _STRACE else ()  # a summary per syscall, the total last
 MISSED: list[str] = []  # every figure that missed its target: `make bench` fails on any
@@ -190,7 +191,7 @@ def cachegrind(case: Case, scratch: str, wrapper: tuple[str, ...] = VALGRIND) ->
 
 def instructions(case: Case, scratch: str) -> int:
     """The user-space instructions ``case``'s whole process executes (no cache simulation: faster)."""
-    return cachegrind(case, scratch, (*VALGRIND, "--cache-sim=no"))[0]
+    return cachegrind(case, scratch, (*_CACHEGRIND, "--cache-sim=no"))[0]
 
 
 def syscall_count(strace_summary: str) -> int | None:
