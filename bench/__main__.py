@@ -216,12 +216,12 @@ def count_work(baseline: Case, cases: list[Case], scratch: str) -> None:
     REPEAT_TOLERANCE mean the method does not hold on this machine: a miss."""
     everyone = [baseline, *cases]
     if VALGRIND:
-        jobs = [baseline, baseline, *cases, cases[0]]
+        repeated = everyone[:2]  # the baseline and the first case, counted twice
         with ThreadPoolExecutor(max_workers=2) as pool:  # deterministic counts: the two cores run two at once
-            counts = list(pool.map(lambda case: cachegrind(case, scratch), jobs))
-        for case, (count, cycles) in zip(everyone, counts[1:], strict=False):
-            case.instructions, case.cycles = count, cycles
-        for case, first, again in ((baseline, counts[0], counts[1]), (cases[0], counts[2], counts[-1])):
+            counts = list(pool.map(lambda case: cachegrind(case, scratch), [*everyone, *repeated]))
+        for case, count in zip(everyone, counts, strict=False):
+            case.instructions, case.cycles = count
+        for case, first, again in zip(repeated, counts[: len(repeated)], counts[len(everyone) :], strict=True):
             case.instructions, case.cycles = min(first, again)
             if abs(first[0] - again[0]) > REPEAT_TOLERANCE * first[0]:
                 MISSED.append(f"instruction counts: {case.label} counted {first[0]} then {again[0]}, not repeatable")
